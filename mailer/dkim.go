@@ -80,11 +80,11 @@ func (c *Composer) keyFor(domain string) *DKIMKey {
 	}
 }
 
-// sign returns raw with a DKIM-Signature header in front. go-msgauth signs
-// the bytes exactly as go-mail wrote them, relaxed/relaxed; go-mail's own
-// signer folds long h= tags inside a header name and breaks the signature
-// (research notes 2.6).
-func (k *DKIMKey) sign(raw []byte) ([]byte, error) {
+// sign returns the DKIM-Signature header field, CRLF included, to put in
+// front of raw. go-msgauth signs the bytes exactly as written,
+// relaxed/relaxed; go-mail's own signer folds long h= tags inside a
+// header name and breaks the signature (research notes 2.6).
+func (k *DKIMKey) sign(raw []byte) (string, error) {
 	s, err := dkim.NewSigner(&dkim.SignOptions{
 		Domain:                 k.Domain,
 		Selector:               k.Selector,
@@ -94,16 +94,14 @@ func (k *DKIMKey) sign(raw []byte) ([]byte, error) {
 		HeaderKeys:             SignedHeaders,
 	})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if _, err := s.Write(raw); err != nil {
 		s.Close()
-		return nil, err
+		return "", err
 	}
 	if err := s.Close(); err != nil {
-		return nil, err
+		return "", err
 	}
-	sig := s.Signature()
-	out := make([]byte, 0, len(sig)+len(raw))
-	return append(append(out, sig...), raw...), nil
+	return s.Signature(), nil
 }

@@ -9,7 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	texttemplate "text/template"
+	"text/template/parse"
 	"time"
 
 	"github.com/funnel-email/funnel/campaign"
@@ -56,10 +58,15 @@ type Compiled struct {
 	preheader  *texttemplate.Template // nil when the template has none
 	text       *texttemplate.Template // nil: the text part comes from the HTML
 	html       *htmltemplate.Template // the entry: layout or content
+	split      *splitLayout           // the layout cut at the content, or nil
 	textFooter bool                   // add the footer to an authored text part
 	zones      *zoneCache
 	sources    map[string]string // field -> source, to place render errors
-	writers    sync.Pool         // of *boundedWriter
+	constLines map[string]string // field -> rendering of a subject or preheader without actions
+	urls       sync.Map          // URL -> redirectable (bool), see redirectable
+	urlCount   atomic.Int32
+	states     sync.Pool                 // of *renderState
+	postal     atomic.Pointer[[2]string] // the last postal address and its one-line form
 }
 
 // Compile parses t and checks everything that can be checked before a
@@ -78,7 +85,7 @@ func Compile(t campaign.Template, opts Options) (*Compiled, error) {
 	c := &Compiled{opts: opts, zones: &zoneCache{}, sources: map[string]string{
 		"subject": t.Subject, "preheader": t.Preheader, "text": t.Text, "html": t.HTML,
 	}}
-	c.writers.New = func() any { return &boundedWriter{} }
+	c.states.New = func() any { return new(renderState) }
 	funcs := funcMap(c.zones)
 	var errs []campaign.FieldError
 	add := func(fe []campaign.FieldError) { errs = append(errs, fe...) }
@@ -105,10 +112,21 @@ func Compile(t campaign.Template, opts Options) (*Compiled, error) {
 	if len(errs) > 0 {
 		return nil, campaign.Invalid("invalid template", errs...)
 	}
+	c.constLines = map[string]string{}
+	for field, t := range map[string]*texttemplate.Template{"subject": c.subject, "preheader": c.preheader} {
+		if text, ok := constantText(t); ok && len(text) <= maxSubjectOutput {
+			c.constLines[field] = oneLineHeader([]byte(text))
+		}
+	}
 	// Running the template once finds what parsing cannot: html/template's
 	// context errors, wrong argument counts, bad date layouts or zones.
-	if _, err := c.Render(SampleInput()); err != nil {
+	sample, err := c.Render(SampleInput())
+	if err != nil {
 		return nil, err
+	}
+	if layout != campaign.LayoutNone {
+		c.split = newSplitLayout(layoutSource(layout), t.HTML, funcs)
+		c.keepSplit(sample.HTML)
 	}
 	return c, nil
 }
@@ -129,6 +147,33 @@ func checkOptions(o *Options) error {
 		o.Timeout = DefaultTimeout
 	}
 	return nil
+}
+
+// constantText returns the output of t when it has no actions: a
+// preheader usually has none, and executing it would cost as much as a
+// subject that does.
+func constantText(t *texttemplate.Template) (string, bool) {
+	if t == nil || t.Tree == nil || t.Tree.Root == nil {
+		return "", false
+	}
+	var b strings.Builder
+	for _, n := range t.Tree.Root.Nodes {
+		text, ok := n.(*parse.TextNode)
+		if !ok {
+			return "", false
+		}
+		b.Write(text.Text)
+	}
+	return b.String(), true
+}
+
+// layoutSource returns an embedded layout.
+func layoutSource(name string) string {
+	b, err := layouts.ReadFile("layouts/" + name + ".html")
+	if err != nil {
+		panic(fmt.Sprintf("templates: embedded layout %q: %v", name, err)) // Validate admits only embedded names
+	}
+	return string(b)
 }
 
 // parseText parses and checks one text/template source.
@@ -173,11 +218,7 @@ func parseHTML(src, layout string, funcs map[string]any) (*htmltemplate.Template
 	if layout == campaign.LayoutNone {
 		set = htmltemplate.New("html").Funcs(funcs)
 	} else {
-		b, err := layouts.ReadFile("layouts/" + layout + ".html")
-		if err != nil {
-			panic(fmt.Sprintf("templates: embedded layout %q: %v", layout, err)) // Validate admits only embedded names
-		}
-		set = htmltemplate.Must(htmltemplate.New("layout").Funcs(funcs).Parse(string(b)))
+		set = htmltemplate.Must(htmltemplate.New("layout").Funcs(funcs).Parse(layoutSource(layout)))
 		set = set.New("html")
 	}
 	if _, err := set.Parse(src); err != nil {

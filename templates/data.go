@@ -52,22 +52,33 @@ func (d *Data) Attr(name string) any {
 	return ""
 }
 
-func newData(in *Input, unsubscribe, view string) *Data {
-	c := &in.Contact
-	return &Data{
+// fillData sets d for one render. A campaign renders with one sender, so
+// the one-line postal address is kept from the previous render.
+func (c *Compiled) fillData(d *Data, in *Input, unsubscribe, view string) {
+	ct := &in.Contact
+	*d = Data{
 		Contact: ContactData{
-			Email: c.Email, FirstName: c.FirstName, LastName: c.LastName, FullName: c.FullName(),
+			Email: ct.Email, FirstName: ct.FirstName, LastName: ct.LastName, FullName: ct.FullName(),
 		},
 		Campaign: CampaignData{ID: in.Campaign.ID, Name: in.Campaign.Name},
 		Sender: SenderData{
 			CompanyName:   in.Sender.CompanyName,
-			PostalAddress: oneLine(in.Sender.PostalAddress, ", "),
+			PostalAddress: c.postalAddress(in.Sender.PostalAddress),
 		},
 		UnsubscribeURL:   unsubscribe,
 		ViewInBrowserURL: view,
 		Now:              in.Now,
-		attrs:            c.Attributes,
+		attrs:            ct.Attributes,
 	}
+}
+
+func (c *Compiled) postalAddress(s string) string {
+	if p := c.postal.Load(); p != nil && p[0] == s {
+		return p[1]
+	}
+	one := oneLine(s, ", ")
+	c.postal.Store(&[2]string{s, one})
+	return one
 }
 
 // oneLine joins the non-empty trimmed lines of s with sep.

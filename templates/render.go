@@ -2,11 +2,12 @@ package templates
 
 import (
 	"errors"
-	"fmt"
+	"slices"
 	"strings"
 	texttemplate "text/template"
 	"time"
 	"unicode"
+	"unsafe"
 
 	"github.com/funnel-email/funnel/campaign"
 	"github.com/funnel-email/funnel/token"
@@ -57,10 +58,13 @@ func (c *Compiled) Render(in Input) (*Message, error) {
 	if in.Now.IsZero() {
 		in.Now = time.Now()
 	}
-	l := c.newLinker(in.Delivery)
-	d := newData(&in, l.unsubscribe, l.view)
-	w := c.writers.Get().(*boundedWriter)
-	defer c.writers.Put(w)
+	s := c.states.Get().(*renderState)
+	defer c.putState(s)
+	l := &s.l
+	l.reset(c, in.Delivery)
+	d := &s.d
+	c.fillData(d, &in, l.unsubscribe, l.view)
+	w := &s.w
 	w.deadline, w.writes = time.Now().Add(c.opts.Timeout), 0
 	var err error
 	if d.Subject, err = c.execLine("subject", c.subject, d, w); err != nil {
@@ -70,39 +74,98 @@ func (c *Compiled) Render(in Input) (*Message, error) {
 		return nil, err
 	}
 	w.reset(c.opts.MaxOutput, c.opts.MaxOutput+8<<10)
-	if err := c.html.Execute(w, d); err != nil {
+	if err := c.execHTML(w, d); err != nil {
 		return nil, c.renderError("html", err)
 	}
-	html := string(w.buf)
-	text, err := c.renderText(d, html, w)
+	// html is a view of w.buf, not a copy: nothing below writes to w.buf,
+	// the authored text renders into its own buffer, and every string
+	// that outlives the render (Links) is copied out of it.
+	html := unsafe.String(unsafe.SliceData(w.buf), len(w.buf))
+	text, err := c.renderText(d, html, s)
 	if err != nil {
 		return nil, err
 	}
 	m := &Message{Subject: d.Subject, UnsubscribeURL: l.unsubscribe, ViewInBrowserURL: l.view, Preview: in.Delivery == token.PreviewDelivery}
-	m.HTML = l.finishHTML(l.rewriteHTML(html))
-	m.Text = l.rewriteText(text)
-	m.Links = l.links
+	// The HTML goes first: its links take the low indexes. Each part is
+	// written into new memory that becomes the string without a copy;
+	// nothing writes to it afterwards.
+	out := l.appendHTML(make([]byte, 0, len(html)+len(html)/16+1024), html)
+	m.HTML = unsafe.String(unsafe.SliceData(out), len(out))
+	out = l.appendText(make([]byte, 0, len(text)+len(text)/16+512), text)
+	m.Text = unsafe.String(unsafe.SliceData(out), len(out))
+	if len(l.links) > 0 {
+		m.Links = slices.Clone(l.links)
+	}
 	return m, nil
 }
 
-// renderText renders the authored text part, or converts the rendered HTML.
-func (c *Compiled) renderText(d *Data, html string, w *boundedWriter) (string, error) {
-	if c.text == nil {
-		return htmlToText(html), nil
+// execHTML renders the HTML part into w: the whole layout, or its head
+// and content and then the footer kept for the sender.
+func (c *Compiled) execHTML(w *boundedWriter, d *Data) error {
+	if c.split == nil {
+		return c.html.Execute(w, d)
 	}
+	if err := c.split.head.Execute(w, d); err != nil {
+		return err
+	}
+	b, err := c.split.appendFooter(w.buf, d, c.opts.PublicURL)
+	if err != nil {
+		return err
+	}
+	if w.buf = b; len(b) > w.max {
+		return ErrTooLarge // as the whole layout would have failed
+	}
+	return nil
+}
+
+// renderState is the memory one Render works in. It is pooled per
+// Compiled, so that a render allocates little more than the strings it
+// returns.
+type renderState struct {
+	w    boundedWriter // subject, preheader and HTML output
+	tw   boundedWriter // authored text output
+	text textWriter    // the text part generated from the HTML
+	l    linker
+	d    Data
+}
+
+// maxPooledState is the largest buffer a pooled renderState keeps: a rare
+// huge message should not pin its memory.
+const maxPooledState = 1 << 20
+
+func (c *Compiled) putState(s *renderState) {
+	s.d = Data{} // drop the contact
+	if cap(s.w.buf) > maxPooledState || cap(s.tw.buf) > maxPooledState || cap(s.text.b) > maxPooledState {
+		return
+	}
+	c.states.Put(s)
+}
+
+// renderText renders the authored text part, or converts the rendered
+// HTML. The result lives in s until the next render.
+func (c *Compiled) renderText(d *Data, html string, s *renderState) ([]byte, error) {
+	if c.text == nil {
+		return s.text.convert(html), nil
+	}
+	w := &s.tw
+	w.deadline, w.writes = s.w.deadline, s.w.writes
 	w.reset(c.opts.MaxOutput, c.opts.MaxOutput)
 	if err := c.text.Execute(w, d); err != nil {
-		return "", c.renderError("text", err)
+		return nil, c.renderError("text", err)
 	}
 	if !c.textFooter {
-		return string(w.buf), nil
+		return w.buf, nil
 	}
-	var b strings.Builder
-	b.Grow(len(w.buf) + 256)
-	b.Write(w.buf)
-	fmt.Fprintf(&b, "\n\n--\n%s\n%s\n\nUnsubscribe: %s\nView in browser: %s\n",
-		d.Sender.CompanyName, d.Sender.PostalAddress, d.UnsubscribeURL, d.ViewInBrowserURL)
-	return b.String(), nil
+	b := append(w.buf, "\n\n--\n"...)
+	b = append(b, d.Sender.CompanyName...)
+	b = append(b, '\n')
+	b = append(b, d.Sender.PostalAddress...)
+	b = append(b, "\n\nUnsubscribe: "...)
+	b = append(b, d.UnsubscribeURL...)
+	b = append(b, "\nView in browser: "...)
+	b = append(b, d.ViewInBrowserURL...)
+	w.buf = append(b, '\n')
+	return w.buf, nil
 }
 
 // execLine renders a one-line part (subject, preheader). Control
@@ -112,6 +175,9 @@ func (c *Compiled) execLine(field string, t *texttemplate.Template, d *Data, w *
 	if t == nil {
 		return "", nil
 	}
+	if text, ok := c.constLines[field]; ok {
+		return text, nil
+	}
 	w.reset(maxSubjectOutput, maxSubjectOutput)
 	if err := t.Execute(w, d); err != nil {
 		return "", c.renderError(field, err)
@@ -120,6 +186,9 @@ func (c *Compiled) execLine(field string, t *texttemplate.Template, d *Data, w *
 }
 
 func oneLineHeader(b []byte) string {
+	if plainLine(b) {
+		return string(b)
+	}
 	s := string(b)
 	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
 		s = strings.Map(func(r rune) rune {
@@ -130,6 +199,20 @@ func oneLineHeader(b []byte) string {
 		}, s)
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// plainLine reports whether b is printable ASCII with single spaces
+// between words, which oneLineHeader would return unchanged.
+func plainLine(b []byte) bool {
+	if len(b) > 0 && (b[0] == ' ' || b[len(b)-1] == ' ') {
+		return false
+	}
+	for i, c := range b {
+		if c < ' ' || c > '~' || c == ' ' && b[i-1] == ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Compiled) renderError(field string, err error) error {

@@ -234,3 +234,67 @@ func TestPrintfRefusesHugeWidths(t *testing.T) {
 		t.Errorf("printf of small widths = %q, %v", got, err)
 	}
 }
+
+func TestSplitLayoutRendersLikeTheWholeLayout(t *testing.T) {
+	c := mustCompile(t, campaign.Template{
+		Subject: "Hi {{ .Contact.FirstName }}", Preheader: "{{ .Campaign.Name }}",
+		HTML: `<p>Hi {{ .Contact.FirstName }}, <a href="https://example.com/p?e={{ .Contact.Email }}">see</a> {{ .UnsubscribeURL }}</p>`,
+	})
+	if c.split == nil {
+		t.Fatal("the default layout is not split: every render executes the whole footer")
+	}
+	split := c.split
+	senders := []campaign.Sender{
+		SampleInput().Sender,
+		{CompanyName: `<script>alert("x")</script> & Co +1`, PostalAddress: "Rue de l'Église 3\n\x00 1000 Bruxelles", FromEmail: "a@example.com"},
+		{CompanyName: "Funnel " + split.sentinelU, PostalAddress: "", FromEmail: "a@example.com"},
+		SampleInput().Sender, // back to the first: the cache must follow
+	}
+	for i, s := range senders {
+		in := SampleInput()
+		in.Sender, in.Delivery = s, int64(1000+i)
+		c.split = nil
+		whole := mustRender(t, c, in)
+		c.split = split
+		parts := mustRender(t, c, in)
+		if diff := cmp.Diff(whole, parts); diff != "" {
+			t.Errorf("sender %d: split layout renders differently (-whole +split):\n%s", i, diff)
+		}
+	}
+}
+
+func TestConcurrentRendersMatchSequentialOnes(t *testing.T) {
+	c := mustCompile(t, campaign.Template{Subject: "Hi {{ .Contact.FirstName }}", HTML: benchHTML()})
+	inputs := make([]Input, 40)
+	want := make([]*Message, len(inputs))
+	for i := range inputs {
+		inputs[i] = SampleInput()
+		inputs[i].Delivery = int64(i + 1)
+		inputs[i].Contact.FirstName = strings.Repeat("é", i%3) + "Ana"
+		inputs[i].Sender.CompanyName = []string{"Example Co", "Other & Co"}[i%2]
+		want[i] = mustRender(t, c, inputs[i])
+	}
+	errs := make(chan string, 8*len(inputs))
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for k := range inputs {
+				i := (k + g*5) % len(inputs)
+				got, err := c.Render(inputs[i])
+				if err != nil {
+					errs <- err.Error()
+				} else if diff := cmp.Diff(want[i], got); diff != "" {
+					errs <- diff
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Fatalf("a concurrent render differs from the sequential one: %s", e)
+	}
+}

@@ -1,7 +1,9 @@
 package templates
 
 import (
+	"bytes"
 	"html"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -12,7 +14,15 @@ import (
 // hidden elements (the preheader) are left out. Like the link rewriter it
 // scans tags instead of building a tree.
 func htmlToText(src string) string {
-	w := textWriter{b: make([]byte, 0, len(src)/2)}
+	var w textWriter
+	return string(w.convert(src))
+}
+
+// convert is htmlToText into w's reused buffer: the result is valid until
+// the next call.
+func (w *textWriter) convert(src string) []byte {
+	w.b = slices.Grow(w.b[:0], len(src)/2)
+	w.space, w.newlines, w.skip, w.depth, w.href, w.inLink = false, 0, "", 0, "", false
 	for i := 0; i < len(src); {
 		lt := strings.IndexByte(src[i:], '<')
 		if lt < 0 {
@@ -35,15 +45,17 @@ func htmlToText(src string) string {
 			i++
 			continue
 		}
-		end, attrs := scanTag(src, nameEnd, w.attrs[:0])
-		if end < 0 {
-			break
+		end, attrs := nameEnd+1, w.attrs[:0]
+		if nameEnd >= len(src) || src[nameEnd] != '>' { // a tag without attributes needs no scan
+			if end, attrs = scanTag(src, nameEnd, attrs); end < 0 {
+				break
+			}
+			w.attrs = attrs
 		}
-		w.attrs = attrs
-		w.tag(strings.ToLower(name), closing, attrs)
+		w.tag(strings.ToLower(name), closing, attrs) // no copy when already lower case
 		i = end
 	}
-	return w.String()
+	return append(bytes.TrimSpace(w.b), '\n')
 }
 
 // tagName reads the name of a tag starting at i (after '<').
@@ -78,8 +90,9 @@ func (w *textWriter) text(s string) {
 	if strings.IndexByte(s, '&') >= 0 {
 		s = html.UnescapeString(s)
 	}
-	// Runs of ASCII without spaces are copied at once: this loop sees every
-	// byte of every message whose text part is generated.
+	// Runs of ASCII words with single spaces between them are copied at
+	// once (a single space is what flush would write between them): this
+	// loop sees every byte of every message whose text part is generated.
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' {
@@ -96,8 +109,20 @@ func (w *textWriter) text(s string) {
 				continue
 			}
 		} else {
-			for j < len(s) && s[j] > ' ' && s[j] < utf8.RuneSelf {
-				j++
+			for j+8 <= len(s) && plainWords8(load64(s, j)) && (s[j] != ' ' || s[j-1] != ' ') {
+				j += 8
+			}
+			if s[j-1] == ' ' {
+				j-- // the byte loop checks what follows a space
+			}
+			for j < len(s) {
+				if c := s[j]; c > ' ' && c < utf8.RuneSelf {
+					j++
+				} else if c == ' ' && j+1 < len(s) && s[j+1] > ' ' && s[j+1] < utf8.RuneSelf {
+					j += 2
+				} else {
+					break
+				}
 			}
 		}
 		if w.space || w.newlines > 0 {
@@ -126,7 +151,14 @@ func (w *textWriter) brk(n int) {
 	w.space = false
 }
 
-var hiddenElements = map[string]bool{"head": true, "style": true, "script": true, "title": true, "template": true}
+// hiddenElement reports whether an element's content is never shown.
+func hiddenElement(name string) bool {
+	switch name {
+	case "head", "style", "script", "title", "template":
+		return true
+	}
+	return false
+}
 
 func (w *textWriter) tag(name string, closing bool, attrs []attr) {
 	if w.skip != "" {
@@ -140,7 +172,7 @@ func (w *textWriter) tag(name string, closing bool, attrs []attr) {
 		}
 		return
 	}
-	if !closing && (hiddenElements[name] || hidden(attrs)) && !voidElement(name) {
+	if !closing && (hiddenElement(name) || hidden(attrs)) && !voidElement(name) {
 		w.skip, w.depth = name, 1
 		return
 	}
@@ -184,19 +216,15 @@ func (w *textWriter) link(closing bool, attrs []attr) {
 	if !hasHTTPScheme(u) && !strings.HasPrefix(u, "mailto:") {
 		return
 	}
-	label := strings.TrimSpace(string(w.b[w.linkAt:]))
+	label := bytes.TrimSpace(w.b[w.linkAt:])
 	switch {
-	case label == "":
+	case len(label) == 0:
 		w.b = append(w.b, u...)
-	case label != shown && label != u:
+	case string(label) != shown && string(label) != u:
 		w.b = append(w.b, " ("...)
 		w.b = append(w.b, shown...)
 		w.b = append(w.b, ')')
 	}
-}
-
-func (w *textWriter) String() string {
-	return strings.TrimSpace(string(w.b)) + "\n"
 }
 
 func attrValue(attrs []attr, name string) string {
@@ -212,16 +240,15 @@ func attrValue(attrs []attr, name string) string {
 // preheader, the honeypot and anything marked aria-hidden or display:none.
 func hidden(attrs []attr) bool {
 	for _, a := range attrs {
+		// The length picks the one name an attribute can be, before the
+		// costlier comparison.
 		switch {
-		case strings.EqualFold(a.name, "aria-hidden") && strings.EqualFold(a.val, "true"):
+		case len(a.name) == 11 && strings.EqualFold(a.name, "aria-hidden") && strings.EqualFold(a.val, "true"):
 			return true
-		case strings.EqualFold(a.name, "hidden"):
+		case len(a.name) == 6 && strings.EqualFold(a.name, "hidden"):
 			return true
-		case strings.EqualFold(a.name, "style"):
-			v := strings.ToLower(strings.ReplaceAll(a.val, " ", ""))
-			if strings.Contains(v, "display:none") {
-				return true
-			}
+		case len(a.name) == 5 && strings.EqualFold(a.name, "style") && displayNone(a.val):
+			return true
 		}
 	}
 	return false
@@ -233,4 +260,71 @@ func voidElement(name string) bool {
 		return true
 	}
 	return false
+}
+
+// displayNone reports whether a style holds display:none, in any case and
+// with any spaces inside.
+func displayNone(style string) bool {
+	const want = "display:none"
+	// Every match starts at a 'd' or 'D' byte, and most styles have none;
+	// no other character lower-cases to 'd'.
+	if strings.IndexByte(style, 'd') < 0 && strings.IndexByte(style, 'D') < 0 {
+		return false
+	}
+	for i := 0; i < len(style); i++ {
+		if style[i] >= utf8.RuneSelf {
+			// Lower-casing may turn other letters into ASCII ones
+			// (U+0130 into 'i'): leave that to the general rule.
+			return strings.Contains(strings.ToLower(strings.ReplaceAll(style, " ", "")), want)
+		}
+	}
+	for i := 0; i+len(want) <= len(style); i++ {
+		if style[i]|0x20 != 'd' {
+			continue
+		}
+		k := 0
+		for j := i; j < len(style) && k < len(want); j++ {
+			c := style[j]
+			if c == ' ' {
+				continue
+			}
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != want[k] {
+				break
+			}
+			k++
+		}
+		if k == len(want) {
+			return true
+		}
+	}
+	return false
+}
+
+// plainWords8 reports whether the eight bytes packed in x are printable
+// ASCII or spaces with no two spaces next to each other. It may report
+// false for bytes that are so; never true for bytes that are not.
+func plainWords8(x uint64) bool {
+	const (
+		ones = 0x0101010101010101
+		low7 = 0x7f7f7f7f7f7f7f7f
+		high = 0x8080808080808080
+	)
+	// A byte below 0x20 wraps when 0x20 is taken from it, one above 0x7e
+	// reaches the high bit when 1 is added (or has it already); borrows
+	// and carries between bytes only come from such bytes.
+	outside := ((x - ones*0x20) | (x + ones) | x) & high
+	sp := x ^ (ones * ' ')
+	spaces := ^(((sp & low7) + low7) | sp | low7) // exactly the high bit of each space
+	return outside|(spaces&(spaces<<8)) == 0
+}
+
+// load64 reads s[i:i+8] as a little-endian word; the compiler turns it
+// into one load.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
