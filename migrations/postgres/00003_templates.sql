@@ -1,0 +1,24 @@
+-- +goose Up
+CREATE TABLE templates (
+    id         BIGSERIAL PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    subject    TEXT NOT NULL,
+    html       TEXT NOT NULL,
+    text       TEXT NOT NULL DEFAULT '',
+    layout     TEXT NOT NULL DEFAULT 'default',
+    preheader  TEXT NOT NULL DEFAULT '',
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- Organisation-wide settings, one JSON document per key (for example the
+-- sender's company and postal address that every footer prints).
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      JSONB NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- +goose Down
+DROP TABLE settings;
+DROP TABLE templates;
