@@ -1,0 +1,290 @@
+package mailer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
+)
+
+// ServerConfig is one SMTP server of a Pool.
+type ServerConfig struct {
+	// Name identifies the server in rate-limit keys, metrics and logs;
+	// empty means host:port.
+	Name string
+	Config
+	// Weight shares the load between servers (default 1).
+	Weight int
+	// MaxConns bounds the connections open to this server (default 20).
+	MaxConns int
+	// Rate caps messages per second to this server across all workers;
+	// 0 means no limit. The Pool does not enforce it: the caller's
+	// distributed limiter reads it from Conn.Rate.
+	Rate float64
+	// MaxMessages recycles a connection after this many messages
+	// (default 500): many relays cap messages per session.
+	MaxMessages int
+}
+
+// Pool keeps long-lived SMTP connections to one or more servers. A caller
+// (one worker goroutine) Acquires a Conn, sends any number of messages
+// over it one transaction at a time, and Releases it; the live connection
+// then waits for the next caller instead of being closed.
+//
+// Connections are dialed with go-mail (TLS policy, port, auth per server)
+// and driven with its low-level SMTP client: no NOOP before and no RSET
+// after each message, which go-mail's Client.Send would add (two round
+// trips per message); RSET is sent only after a refused MAIL or RCPT.
+type Pool struct {
+	servers []*poolServer
+	total   int
+	freed   chan struct{}
+}
+
+type poolServer struct {
+	cfg    ServerConfig
+	client *mail.Client
+	slots  chan struct{}     // one token per open or opening connection
+	idle   chan *smtp.Client // live connections nobody holds
+}
+
+// NewPool returns a Pool over the given servers; nothing is dialed yet.
+func NewPool(servers ...ServerConfig) (*Pool, error) {
+	if len(servers) == 0 {
+		return nil, errors.New("mailer: a pool needs at least one SMTP server")
+	}
+	p := &Pool{freed: make(chan struct{}, 1)}
+	for _, sc := range servers {
+		if sc.Weight <= 0 {
+			sc.Weight = 1
+		}
+		if sc.MaxConns <= 0 {
+			sc.MaxConns = 20
+		}
+		if sc.MaxMessages <= 0 {
+			sc.MaxMessages = 500
+		}
+		if sc.Timeout <= 0 {
+			sc.Timeout = 30 * time.Second
+		}
+		if sc.Name == "" {
+			sc.Name = fmt.Sprintf("%s:%d", sc.Host, sc.Port)
+		}
+		s, err := NewSender(sc.Config)
+		if err != nil {
+			return nil, err
+		}
+		p.servers = append(p.servers, &poolServer{cfg: sc, client: s.client,
+			slots: make(chan struct{}, sc.MaxConns), idle: make(chan *smtp.Client, sc.MaxConns)})
+		p.total += sc.Weight
+	}
+	return p, nil
+}
+
+// Acquire returns a connection slot to one of the servers, picked by
+// weight among those with a free slot, waiting until one is free or ctx
+// ends. The connection itself is dialed on the first Send.
+func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
+	for {
+		// Weighted order: start at a random point of the weight line.
+		r := rand.IntN(p.total)
+		start := 0
+		for i, s := range p.servers {
+			if r < s.cfg.Weight {
+				start = i
+				break
+			}
+			r -= s.cfg.Weight
+		}
+		for k := range p.servers {
+			s := p.servers[(start+k)%len(p.servers)]
+			select {
+			case s.slots <- struct{}{}:
+				c := &Conn{s: s, pool: p}
+				select {
+				case c.sc = <-s.idle:
+				default:
+				}
+				return c, nil
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.freed:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Close closes the idle connections. Conns still held are closed by their
+// Release.
+func (p *Pool) Close() {
+	for _, s := range p.servers {
+		for {
+			select {
+			case sc := <-s.idle:
+				_ = sc.Quit()
+				continue
+			default:
+			}
+			break
+		}
+	}
+}
+
+// Conn is one SMTP connection held by one goroutine. It is not safe for
+// concurrent use.
+type Conn struct {
+	s    *poolServer
+	pool *Pool
+	sc   *smtp.Client
+	sent int
+	once sync.Once
+}
+
+// Server names the server this Conn sends to.
+func (c *Conn) Server() string { return c.s.cfg.Name }
+
+// Rate is the server's configured messages per second (0: no limit).
+func (c *Conn) Rate() float64 { return c.s.cfg.Rate }
+
+// Send runs one SMTP transaction for m: MAIL FROM, RCPT TO, DATA. It
+// dials first when the Conn has no live connection.
+//
+// nil means the server accepted the message (its reply to the end of
+// DATA was 2xx): it is sent, whatever happens to the connection after.
+// Any other result is a *SendError whose Stage says where it failed
+// ("dial", "mail", "rcpt", "data") and whose Class says what to do: a
+// Transport failure (no reply: dial, TLS, dropped connection, timeout)
+// closes the connection, and the next Send redials. A dropped connection
+// during DATA, before the final reply, is Transport: the server did not
+// confirm the message, so it is retried (a server that accepted it but
+// could not answer is the one case SMTP cannot tell apart).
+func (c *Conn) Send(ctx context.Context, m *Message) error {
+	if c.sc == nil {
+		sc, err := c.s.client.DialToSMTPClientWithContext(ctx)
+		if err != nil {
+			return newSendError("dial", err)
+		}
+		c.sc, c.sent = sc, 0
+	}
+	if err := c.sc.UpdateDeadline(c.s.cfg.Timeout); err != nil {
+		c.drop()
+		return newSendError("dial", err)
+	}
+	if err := c.sc.Mail(m.From); err != nil {
+		return c.fail("mail", err, true)
+	}
+	for _, to := range m.To {
+		if err := c.sc.Rcpt(to); err != nil {
+			return c.fail("rcpt", err, true)
+		}
+	}
+	// DATA is sent by hand: go-mail's Data() leaves a textproto DotWriter
+	// pending, which would append a stray "." before the next command.
+	if err := c.data(); err != nil {
+		return c.fail("data", err, true)
+	}
+	// Writing the dot-stuffed body ourselves, in large chunks, avoids
+	// textproto's byte-at-a-time DotWriter: the message is already CRLF.
+	if err := writeData(c.sc.Text.W, m.Raw); err != nil {
+		return c.fail("data", err, false)
+	}
+	if _, _, err := c.sc.Text.ReadResponse(250); err != nil {
+		return c.fail("data", err, false)
+	}
+	c.sent++
+	if c.sent >= c.s.cfg.MaxMessages {
+		_ = c.sc.Quit()
+		c.sc = nil
+	}
+	return nil
+}
+
+func (c *Conn) data() error {
+	id, err := c.sc.Text.Cmd("DATA")
+	if err != nil {
+		return err
+	}
+	c.sc.Text.StartResponse(id)
+	defer c.sc.Text.EndResponse(id)
+	_, _, err = c.sc.Text.ReadResponse(354)
+	return err
+}
+
+// fail turns err into a *SendError and leaves the connection ready for the
+// next transaction: closed after a transport failure or a 421 (the server
+// is closing it), reset after a refused MAIL or RCPT.
+func (c *Conn) fail(stage string, err error, reset bool) error {
+	se := newSendError(stage, err)
+	switch {
+	case se.Class() == Transport || se.Code == 421:
+		c.drop()
+	case reset:
+		if c.sc.Reset() != nil {
+			c.drop()
+		}
+	}
+	return se
+}
+
+func (c *Conn) drop() {
+	if c.sc != nil {
+		_ = c.sc.Close()
+		c.sc = nil
+	}
+}
+
+// Release returns the connection to the pool for the next caller. The
+// Conn must not be used after.
+func (c *Conn) Release() {
+	c.once.Do(func() {
+		if c.sc != nil {
+			select {
+			case c.s.idle <- c.sc:
+			default:
+				_ = c.sc.Quit()
+			}
+			c.sc = nil
+		}
+		<-c.s.slots
+		select {
+		case c.pool.freed <- struct{}{}:
+		default:
+		}
+	})
+}
+
+var crlfDot = []byte("\n.")
+
+// writeData writes raw as the content of DATA: a dot doubled at the start
+// of each line, a final CRLF if missing, and the terminating ".".
+func writeData(w *bufio.Writer, raw []byte) error {
+	if len(raw) > 0 && raw[0] == '.' {
+		w.WriteByte('.')
+	}
+	for {
+		i := bytes.Index(raw, crlfDot)
+		if i < 0 {
+			break
+		}
+		w.Write(raw[:i+2])
+		w.WriteByte('.')
+		raw = raw[i+2:]
+	}
+	w.Write(raw)
+	if !bytes.HasSuffix(raw, []byte("\r\n")) {
+		w.WriteString("\r\n")
+	}
+	w.WriteString(".\r\n")
+	return w.Flush()
+}

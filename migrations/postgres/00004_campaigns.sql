@@ -1,0 +1,60 @@
+-- +goose Up
+CREATE TABLE campaigns (
+    id                  BIGSERIAL PRIMARY KEY,
+    name                TEXT NOT NULL,
+    template_id         BIGINT NOT NULL REFERENCES templates (id),
+    -- JSON arrays of segment IDs; the audience is drawn from their rules at start.
+    segment_ids         JSONB NOT NULL DEFAULT '[]'::jsonb,
+    exclude_segment_ids JSONB NOT NULL DEFAULT '[]'::jsonb,
+    from_name           TEXT NOT NULL DEFAULT '',
+    from_email          TEXT NOT NULL,
+    reply_to            TEXT NOT NULL DEFAULT '',
+    send_at             TIMESTAMPTZ,
+    rate                DOUBLE PRECISION NOT NULL DEFAULT 0,
+    resend_uncertain    BOOLEAN NOT NULL DEFAULT FALSE,
+    status              TEXT NOT NULL DEFAULT 'draft'
+                        CHECK (status IN ('draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled', 'failed')),
+    -- Grows on every schedule: start tasks of older schedules are stale.
+    schedule_version    BIGINT NOT NULL DEFAULT 0,
+    -- Set once the audience is in deliveries; NULL before.
+    audience_size       BIGINT,
+    failure             TEXT NOT NULL DEFAULT '',
+    created_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
+    started_at          TIMESTAMPTZ,
+    finished_at         TIMESTAMPTZ
+);
+CREATE INDEX campaigns_status ON campaigns (status);
+
+-- The ledger: the only truth about who was sent what.
+CREATE TABLE deliveries (
+    id              BIGSERIAL PRIMARY KEY,
+    campaign_id     BIGINT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    contact_id      BIGINT NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    status          TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'sending', 'sent', 'deferred', 'bounced', 'failed', 'skipped', 'uncertain')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMPTZ,
+    -- The claim of the worker connection sending it, and until when the
+    -- claim holds. Rows of one claim are sent in id order, one at a time.
+    claim           TEXT NOT NULL DEFAULT '',
+    lease_until     TIMESTAMPTZ,
+    smtp_code       INTEGER NOT NULL DEFAULT 0,
+    reason          TEXT NOT NULL DEFAULT '',
+    message_id      TEXT NOT NULL DEFAULT '',
+    sent_at         TIMESTAMPTZ,
+    created_at      TIMESTAMPTZ NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL,
+    UNIQUE (campaign_id, contact_id)
+);
+-- Claims scan the unfinished rows of one campaign in id order.
+CREATE INDEX deliveries_pending ON deliveries (campaign_id, id)
+    WHERE status IN ('queued', 'deferred', 'sending');
+-- The lease sweep looks only at rows in flight.
+CREATE INDEX deliveries_lease ON deliveries (lease_until) WHERE status = 'sending';
+CREATE INDEX deliveries_campaign_status ON deliveries (campaign_id, status);
+CREATE INDEX deliveries_claim ON deliveries (claim) WHERE status = 'sending';
+
+-- +goose Down
+DROP TABLE deliveries;
+DROP TABLE campaigns;

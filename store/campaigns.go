@@ -1,0 +1,328 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/funnel-email/funnel/campaign"
+)
+
+const campaignColumns = `id, name, template_id, segment_ids, exclude_segment_ids, from_name, from_email, reply_to,
+	send_at, rate, resend_uncertain, status, schedule_version, audience_size, failure, created_at, updated_at,
+	started_at, finished_at`
+
+// campaignRow is a campaigns row as both dialects return it.
+type campaignRow struct {
+	ID                int64      `db:"id"`
+	Name              string     `db:"name"`
+	TemplateID        int64      `db:"template_id"`
+	SegmentIDs        []byte     `db:"segment_ids"`
+	ExcludeSegmentIDs []byte     `db:"exclude_segment_ids"`
+	FromName          string     `db:"from_name"`
+	FromEmail         string     `db:"from_email"`
+	ReplyTo           string     `db:"reply_to"`
+	SendAt            *time.Time `db:"send_at"`
+	Rate              float64    `db:"rate"`
+	ResendUncertain   bool       `db:"resend_uncertain"`
+	Status            string     `db:"status"`
+	ScheduleVersion   int64      `db:"schedule_version"`
+	AudienceSize      *int64     `db:"audience_size"`
+	Failure           string     `db:"failure"`
+	CreatedAt         time.Time  `db:"created_at"`
+	UpdatedAt         time.Time  `db:"updated_at"`
+	StartedAt         *time.Time `db:"started_at"`
+	FinishedAt        *time.Time `db:"finished_at"`
+}
+
+func (r *campaignRow) campaign() (*campaign.Campaign, error) {
+	c := &campaign.Campaign{
+		ID: r.ID, Name: r.Name, TemplateID: r.TemplateID, FromName: r.FromName, FromEmail: r.FromEmail,
+		ReplyTo: r.ReplyTo, SendAt: utcPtr(r.SendAt), Rate: r.Rate, ResendUncertain: r.ResendUncertain,
+		Status: campaign.Status(r.Status), ScheduleVersion: r.ScheduleVersion, AudienceSize: r.AudienceSize,
+		Failure: r.Failure, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		StartedAt: utcPtr(r.StartedAt), FinishedAt: utcPtr(r.FinishedAt),
+	}
+	if err := json.Unmarshal(r.SegmentIDs, &c.SegmentIDs); err != nil {
+		return nil, fmt.Errorf("decode segment_ids of campaign %d: %w", r.ID, err)
+	}
+	if err := json.Unmarshal(r.ExcludeSegmentIDs, &c.ExcludeSegmentIDs); err != nil {
+		return nil, fmt.Errorf("decode exclude_segment_ids of campaign %d: %w", r.ID, err)
+	}
+	return c, nil
+}
+
+func ids(v []int64) []int64 {
+	if v == nil {
+		return []int64{}
+	}
+	return v
+}
+
+// checkCampaignRefs returns EINVALID when the template or a segment c names
+// does not exist, so that a campaign never points at nothing.
+func (db *DB) checkCampaignRefs(ctx context.Context, c *campaign.Campaign) error {
+	if _, err := db.FindTemplate(ctx, c.TemplateID); err != nil {
+		if campaign.ErrorCode(err) == campaign.ENOTFOUND {
+			return campaign.Invalid("invalid campaign", campaign.FieldError{Field: "template_id", Message: err.Error()})
+		}
+		return err
+	}
+	for i, id := range append(append([]int64{}, c.SegmentIDs...), c.ExcludeSegmentIDs...) {
+		if _, err := db.FindSegment(ctx, id); err != nil {
+			if campaign.ErrorCode(err) == campaign.ENOTFOUND {
+				return campaign.Invalid("invalid campaign", campaign.FieldError{Field: fmt.Sprintf("segment_ids[%d]", i), Message: err.Error()})
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateCampaign validates c and inserts it as a draft, filling its ID,
+// status and times. A template or segment that does not exist is EINVALID.
+func (db *DB) CreateCampaign(ctx context.Context, c *campaign.Campaign) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := db.checkCampaignRefs(ctx, c); err != nil {
+		return err
+	}
+	now := db.now()
+	c.Status, c.CreatedAt, c.UpdatedAt, c.ScheduleVersion = campaign.StatusDraft, now, now, 0
+	c.SendAt, c.StartedAt, c.FinishedAt, c.AudienceSize, c.Failure = nil, nil, nil, nil, ""
+	err := db.QueryRowxContext(ctx, db.rebind(`INSERT INTO campaigns (name, template_id, segment_ids, exclude_segment_ids,
+		from_name, from_email, reply_to, rate, resend_uncertain, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id`),
+		c.Name, c.TemplateID, jsonText(ids(c.SegmentIDs)), jsonText(ids(c.ExcludeSegmentIDs)), c.FromName, c.FromEmail,
+		c.ReplyTo, c.Rate, c.ResendUncertain, now, now).Scan(&c.ID)
+	if err != nil {
+		return fmt.Errorf("insert campaign: %w", err)
+	}
+	return nil
+}
+
+// FindCampaign returns the campaign with the given ID, or ENOTFOUND.
+func (db *DB) FindCampaign(ctx context.Context, id int64) (*campaign.Campaign, error) {
+	var r campaignRow
+	err := db.GetContext(ctx, &r, db.rebind(`SELECT `+campaignColumns+` FROM campaigns WHERE id = ?`), id)
+	if err != nil {
+		return nil, notFound(err, "campaign %d not found", id)
+	}
+	return r.campaign()
+}
+
+// CampaignStatus returns only the status of campaign id (ENOTFOUND when it
+// does not exist): the cheap read that senders poll to honour a pause.
+func (db *DB) CampaignStatus(ctx context.Context, id int64) (campaign.Status, error) {
+	var s string
+	err := db.GetContext(ctx, &s, db.rebind(`SELECT status FROM campaigns WHERE id = ?`), id)
+	if err != nil {
+		return "", notFound(err, "campaign %d not found", id)
+	}
+	return campaign.Status(s), nil
+}
+
+// ListCampaigns returns campaigns in ID order after the cursor; with
+// statuses, only campaigns in one of them.
+func (db *DB) ListCampaigns(ctx context.Context, after int64, limit int, statuses ...campaign.Status) ([]*campaign.Campaign, error) {
+	if limit <= 0 || limit > MaxPageSize {
+		limit = MaxPageSize
+	}
+	q := `SELECT ` + campaignColumns + ` FROM campaigns WHERE id > ?`
+	args := []any{after}
+	if len(statuses) > 0 {
+		q += ` AND status IN (` + placeholders(len(statuses)) + `)`
+		for _, s := range statuses {
+			args = append(args, string(s))
+		}
+	}
+	q += ` ORDER BY id LIMIT ?`
+	var rows []campaignRow
+	if err := db.SelectContext(ctx, &rows, db.rebind(q), append(args, limit)...); err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	out := make([]*campaign.Campaign, 0, len(rows))
+	for i := range rows {
+		c, err := rows[i].campaign()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// UpdateCampaign replaces the editable fields of campaign c.ID. Only a
+// draft or scheduled campaign may change (ECONFLICT otherwise, naming the
+// status); the check is part of the UPDATE. Status and schedule are not
+// changed here: see ScheduleCampaign.
+func (db *DB) UpdateCampaign(ctx context.Context, c *campaign.Campaign) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := db.checkCampaignRefs(ctx, c); err != nil {
+		return err
+	}
+	var r campaignRow
+	err := db.GetContext(ctx, &r, db.rebind(`UPDATE campaigns SET name = ?, template_id = ?, segment_ids = ?,
+		exclude_segment_ids = ?, from_name = ?, from_email = ?, reply_to = ?, rate = ?, resend_uncertain = ?, updated_at = ?
+		WHERE id = ? AND status IN ('draft', 'scheduled') RETURNING `+campaignColumns),
+		c.Name, c.TemplateID, jsonText(ids(c.SegmentIDs)), jsonText(ids(c.ExcludeSegmentIDs)), c.FromName, c.FromEmail,
+		c.ReplyTo, c.Rate, c.ResendUncertain, db.now(), c.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return db.transitionConflict(ctx, c.ID, "edit")
+	}
+	if err != nil {
+		return fmt.Errorf("update campaign %d: %w", c.ID, err)
+	}
+	got, err := r.campaign()
+	if err != nil {
+		return err
+	}
+	*c = *got
+	return nil
+}
+
+// DeleteCampaign removes a draft, cancelled or failed campaign and its
+// ledger. Others are ECONFLICT; a missing one ENOTFOUND.
+func (db *DB) DeleteCampaign(ctx context.Context, id int64) error {
+	res, err := db.ExecContext(ctx, db.rebind(`DELETE FROM campaigns WHERE id = ? AND status IN ('draft', 'cancelled', 'failed')`), id)
+	if err != nil {
+		return fmt.Errorf("delete campaign %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return db.transitionConflict(ctx, id, "delete")
+	}
+	return nil
+}
+
+// transitionConflict explains why a conditional UPDATE of campaign id
+// matched nothing: ENOTFOUND, or ECONFLICT naming the current status.
+func (db *DB) transitionConflict(ctx context.Context, id int64, action string) error {
+	s, err := db.CampaignStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	return campaign.Errorf(campaign.ECONFLICT, "cannot %s campaign %d: it is %s", action, id, s)
+}
+
+// transition runs one conditional UPDATE that moves campaign id along t
+// and sets the extra assignments; extraWhere narrows it further. Zero rows
+// is ENOTFOUND or ECONFLICT with the current status.
+func (db *DB) transition(ctx context.Context, id int64, t campaign.Transition, set string, setArgs []any, extraWhere string, whereArgs ...any) (*campaign.Campaign, error) {
+	args := append([]any{string(t.To), db.now()}, setArgs...)
+	args = append(args, id)
+	for _, s := range t.From {
+		args = append(args, string(s))
+	}
+	args = append(args, whereArgs...)
+	if set != "" {
+		set = ", " + set
+	}
+	q := `UPDATE campaigns SET status = ?, updated_at = ?` + set + ` WHERE id = ? AND status IN (` + placeholders(len(t.From)) + `)` +
+		extraWhere + ` RETURNING ` + campaignColumns
+	var r campaignRow
+	err := db.GetContext(ctx, &r, db.rebind(q), args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, db.transitionConflict(ctx, id, t.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s campaign %d: %w", t.Name, id, err)
+	}
+	return r.campaign()
+}
+
+// ScheduleCampaign schedules a draft (or reschedules a scheduled)
+// campaign to start at sendAt, and bumps its schedule version so that
+// start tasks of any earlier schedule recognise themselves as stale.
+func (db *DB) ScheduleCampaign(ctx context.Context, id int64, sendAt time.Time) (*campaign.Campaign, error) {
+	return db.transition(ctx, id, campaign.Schedule, `send_at = ?, schedule_version = schedule_version + 1`,
+		[]any{sendAt.UTC().Truncate(time.Microsecond)}, "")
+}
+
+// StartCampaign moves a scheduled campaign to sending, but only when its
+// schedule version is still version: a stale start task gets ECONFLICT.
+func (db *DB) StartCampaign(ctx context.Context, id, version int64) (*campaign.Campaign, error) {
+	return db.transition(ctx, id, campaign.Start, `started_at = ?`, []any{db.now()}, ` AND schedule_version = ?`, version)
+}
+
+// TransitionCampaign applies Pause, Resume or Cancel (or any transition
+// that needs no extra data) in one UPDATE. Cancel also skips the pending
+// deliveries that no worker holds, so that none of them is sent later.
+func (db *DB) TransitionCampaign(ctx context.Context, id int64, t campaign.Transition) (*campaign.Campaign, error) {
+	switch t.Name {
+	case campaign.Cancel.Name, campaign.Fail.Name:
+		c, err := db.transition(ctx, id, t, `finished_at = ?`, []any{db.now()}, "")
+		if err != nil {
+			return nil, err
+		}
+		_, err = db.ExecContext(ctx, db.rebind(`UPDATE deliveries SET status = 'skipped', reason = ?, updated_at = ?
+			WHERE campaign_id = ? AND status IN ('queued', 'deferred')`), "campaign "+string(c.Status), db.now(), id)
+		if err != nil {
+			return nil, fmt.Errorf("skip deliveries of campaign %d: %w", id, err)
+		}
+		return c, nil
+	case campaign.Complete.Name:
+		return db.CompleteCampaign(ctx, id)
+	}
+	return db.transition(ctx, id, t, "", nil, "")
+}
+
+// CompleteCampaign marks a sending campaign sent, but only when its
+// audience is materialized and no delivery is pending any more; otherwise
+// ECONFLICT. It then records the "sent" events that are still missing.
+func (db *DB) CompleteCampaign(ctx context.Context, id int64) (*campaign.Campaign, error) {
+	c, err := db.transition(ctx, id, campaign.Complete, `finished_at = ?`, []any{db.now()},
+		` AND audience_size IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries
+			WHERE campaign_id = campaigns.id AND status IN ('queued', 'deferred', 'sending'))`)
+	if err != nil {
+		return nil, err
+	}
+	return c, db.InsertMissingSentEvents(ctx, id)
+}
+
+// FailCampaign marks a scheduled or sending campaign failed with reason
+// (for example its template no longer compiles).
+func (db *DB) FailCampaign(ctx context.Context, id int64, reason string) (*campaign.Campaign, error) {
+	return db.transition(ctx, id, campaign.Fail, `failure = ?, finished_at = ?`, []any{reason, db.now()}, "")
+}
+
+// CampaignProgress counts campaign id's deliveries by status and derives
+// the send rate over the last minute and the ETA at that rate.
+func (db *DB) CampaignProgress(ctx context.Context, id int64) (*campaign.Progress, error) {
+	var rows []struct {
+		Status string `db:"status"`
+		N      int64  `db:"n"`
+	}
+	if err := db.SelectContext(ctx, &rows, db.rebind(`SELECT status, count(*) AS n FROM deliveries WHERE campaign_id = ? GROUP BY status`), id); err != nil {
+		return nil, fmt.Errorf("count deliveries of campaign %d: %w", id, err)
+	}
+	p := &campaign.Progress{Counts: map[campaign.DeliveryStatus]int64{}}
+	for _, s := range campaign.DeliveryStatuses {
+		p.Counts[s] = 0
+	}
+	for _, r := range rows {
+		p.Counts[campaign.DeliveryStatus(r.Status)] = r.N
+		p.Audience += r.N
+	}
+	const window = time.Minute
+	now := db.now()
+	var recent int64
+	if err := db.GetContext(ctx, &recent, db.rebind(`SELECT count(*) FROM deliveries WHERE campaign_id = ? AND status = 'sent' AND sent_at > ?`),
+		id, now.Add(-window)); err != nil {
+		return nil, fmt.Errorf("count recent deliveries of campaign %d: %w", id, err)
+	}
+	p.Rate = float64(recent) / window.Seconds()
+	if rem := p.Remaining(); rem > 0 && p.Rate > 0 {
+		eta := now.Add(time.Duration(float64(rem) / p.Rate * float64(time.Second)))
+		p.ETA = &eta
+	}
+	return p, nil
+}

@@ -1,0 +1,53 @@
+package worker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
+)
+
+// Metrics are the sender's Prometheus metrics.
+type Metrics struct {
+	messages *prometheus.CounterVec
+	latency  prometheus.Histogram
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered, for tests).
+//
+//	funnel_messages_total{outcome, reason}  deliveries by outcome; reason is
+//	                                        the SMTP reply class or why it was not sent
+//	funnel_smtp_send_seconds                one SMTP transaction, dial included
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "funnel_messages_total", Help: "Campaign deliveries by outcome and reason.",
+		}, []string{"outcome", "reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "funnel_smtp_send_seconds", Help: "Duration of one SMTP transaction.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.messages, m.latency)
+	}
+	return m
+}
+
+func (m *Metrics) outcome(o store.Outcome) {
+	reason := ""
+	switch {
+	case o.Status == campaign.DeliverySkipped:
+		reason = "suppressed"
+	case o.SMTPCode >= 500:
+		reason = "5xx"
+	case o.SMTPCode >= 400:
+		reason = "4xx"
+	case o.Status == campaign.DeliveryDeferred:
+		reason = "transport"
+	case o.Status == campaign.DeliveryFailed:
+		reason = "build"
+	}
+	m.messages.WithLabelValues(string(o.Status), reason).Inc()
+}

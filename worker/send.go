@@ -1,0 +1,514 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/mailer"
+	"github.com/funnel-email/funnel/store"
+	"github.com/funnel-email/funnel/templates"
+)
+
+// SenderConfig configures a Sender. DB, Redis, Client, Pool, Composer and
+// Templates are required.
+type SenderConfig struct {
+	DB        *store.DB
+	Redis     redis.UniversalClient
+	Client    *Client
+	Pool      *mailer.Pool
+	Composer  *mailer.Composer
+	Templates templates.Options
+	Logger    *slog.Logger
+	Metrics   *Metrics
+	// Chunk is how many deliveries one claim takes (default 50). A claim is
+	// sent over one connection; its size bounds the rows a dead worker
+	// leaves for the lease sweep.
+	Chunk int
+	// Lease is how long a claim holds before the sweep may recover it
+	// (default 30 s); the holder extends it while it sends.
+	Lease time.Duration
+	// RetryBase is the first backoff of a deferred delivery (default 1
+	// min); it doubles per attempt up to an hour.
+	RetryBase time.Duration
+	// MaxAge is how long a delivery is retried before it fails (default 24 h).
+	MaxAge time.Duration
+	// StatusEvery is how often a campaign's status is re-read to honour a
+	// pause or cancel (default 250 ms).
+	StatusEvery time.Duration
+	// Stopping, when closed, makes handlers finish the SMTP transaction in
+	// flight, record it, hand the rest back and return (graceful shutdown).
+	Stopping <-chan struct{}
+}
+
+// Sender handles TypeStartCampaign and TypeSendBatch.
+//
+// Exactly once: a batch claims a chunk of deliveries (status sending,
+// under a claim token and a lease), then sends them in ID order over one
+// SMTP connection and commits each outcome before the next MAIL FROM. So
+// after a crash only the lowest row of a claim still in sending may have
+// been inside an SMTP transaction; store.RecoverLeases marks it uncertain
+// and re-queues the rest. Uncertain deliveries are therefore at most one
+// per connection open at the crash.
+type Sender struct {
+	cfg    SenderConfig
+	log    *slog.Logger
+	limits *limiter
+	status *statusCache
+
+	mu    sync.Mutex
+	preps map[int64]*prepared
+}
+
+// NewSender returns a Sender; register it with Register.
+func NewSender(cfg SenderConfig) *Sender {
+	if cfg.Chunk <= 0 {
+		cfg.Chunk = 50
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = time.Minute
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 24 * time.Hour
+	}
+	if cfg.StatusEvery <= 0 {
+		cfg.StatusEvery = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Sender{cfg: cfg, log: cfg.Logger, limits: newLimiter(cfg.Redis), preps: map[int64]*prepared{},
+		status: &statusCache{db: cfg.DB, ttl: cfg.StatusEvery, m: map[int64]statusEntry{}}}
+}
+
+// Register installs the Sender's handlers on s.
+func (h *Sender) Register(s *Server) {
+	s.Handle(TypeStartCampaign, asynq.HandlerFunc(h.Start))
+	s.Handle(TypeSendBatch, asynq.HandlerFunc(h.SendBatch))
+}
+
+func (h *Sender) now() time.Time { return time.Now() }
+
+// Start handles TypeStartCampaign. It never starts a campaign before its
+// send_at (asynq may fire up to a second early: the task is run again for
+// the remainder) nor for a stale schedule version.
+func (h *Sender) Start(ctx context.Context, t *asynq.Task) error {
+	var p StartPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("decode start payload: %v: %w", err, asynq.SkipRetry)
+	}
+	c, err := h.cfg.DB.FindCampaign(ctx, p.CampaignID)
+	if campaign.ErrorCode(err) == campaign.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.ScheduleVersion != p.Version {
+		return nil
+	}
+	switch c.Status {
+	case campaign.StatusScheduled:
+		if c.SendAt != nil {
+			if wait := c.SendAt.Sub(h.now()); wait > 0 {
+				return &retryAfter{d: wait, why: "before send_at"}
+			}
+		}
+		c, err = h.cfg.DB.StartCampaign(ctx, c.ID, p.Version)
+		if campaign.ErrorCode(err) == campaign.ECONFLICT {
+			return nil // paused, cancelled or rescheduled meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		h.log.InfoContext(ctx, "campaign started", "campaign_id", c.ID)
+	case campaign.StatusSending:
+	default:
+		return nil
+	}
+	if _, err := h.cfg.DB.MaterializeAudience(ctx, c); err != nil {
+		return err
+	}
+	return h.enqueuePending(ctx, c.ID, "")
+}
+
+// enqueuePending enqueues a batch for every bucket with pending
+// deliveries, and completes the campaign when there is none.
+func (h *Sender) enqueuePending(ctx context.Context, id int64, suffix string) error {
+	buckets, err := h.cfg.DB.PendingBuckets(ctx, id, h.cfg.Client.BucketSize)
+	if err != nil {
+		return err
+	}
+	if len(buckets) == 0 {
+		return h.complete(ctx, id)
+	}
+	return h.cfg.Client.enqueueBatches(ctx, id, buckets, suffix)
+}
+
+func (h *Sender) complete(ctx context.Context, id int64) error {
+	c, err := h.cfg.DB.CompleteCampaign(ctx, id)
+	if campaign.ErrorCode(err) == campaign.ECONFLICT {
+		return nil // still pending, or not sending any more
+	}
+	if err == nil {
+		h.log.InfoContext(ctx, "campaign sent", "campaign_id", id, "audience", deref(c.AudienceSize))
+	}
+	return err
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// errStop ends a batch early: the campaign left sending, or the worker
+// is shutting down.
+var errStop = errors.New("stop sending")
+
+// SendBatch handles TypeSendBatch: it claims and sends the bucket's
+// claimable deliveries chunk by chunk while the campaign is sending, then
+// schedules itself again for the earliest deferred delivery, or completes
+// the campaign when nothing is pending.
+func (h *Sender) SendBatch(ctx context.Context, t *asynq.Task) error {
+	var p BatchPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Size <= 0 {
+		return fmt.Errorf("decode batch payload: %v: %w", err, asynq.SkipRetry)
+	}
+	log := h.log.With("campaign_id", p.CampaignID, "bucket", p.Bucket)
+	c, err := h.cfg.DB.FindCampaign(ctx, p.CampaignID)
+	if campaign.ErrorCode(err) == campaign.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.Status != campaign.StatusSending {
+		return nil // resume enqueues again
+	}
+	prep, err := h.prepare(ctx, c)
+	if err != nil {
+		var ce *campaign.Error
+		if errors.As(err, &ce) {
+			log.ErrorContext(ctx, "campaign cannot be sent", "err", err)
+			_, ferr := h.cfg.DB.FailCampaign(ctx, c.ID, err.Error())
+			return ferr
+		}
+		return err
+	}
+	lo, hi := p.bounds()
+	conn, err := h.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	for {
+		if err := h.checkGo(ctx, c.ID); err != nil {
+			return h.stopResult(err)
+		}
+		n, wait, err := h.limits.take(ctx, c, conn, h.cfg.Chunk)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			if err := h.sleep(ctx, wait); err != nil {
+				return h.stopResult(err)
+			}
+			continue
+		}
+		token := newToken()
+		claimed, err := h.cfg.DB.ClaimDeliveries(ctx, store.Claim{CampaignID: c.ID, MinID: lo, MaxID: hi, Limit: n, Token: token, Lease: h.cfg.Lease})
+		if err != nil {
+			return err
+		}
+		if len(claimed) == 0 {
+			break
+		}
+		sent, err := h.sendClaim(ctx, conn, c, prep, token, claimed)
+		if len(sent) > 0 {
+			if eerr := h.cfg.DB.InsertMissingSentEvents(context.WithoutCancel(ctx), c.ID, sent...); eerr != nil {
+				log.WarnContext(ctx, "record sent events", "err", eerr) // the completion sweep adds them
+			}
+		}
+		if err != nil {
+			return h.stopResult(err)
+		}
+	}
+	if _, err := h.cfg.DB.FailExpired(ctx, c.ID, h.cfg.MaxAge); err != nil {
+		return err
+	}
+	next, ok, err := h.cfg.DB.NextDeferred(ctx, c.ID, lo, hi)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return &retryAfter{d: time.Until(next), why: "deferred deliveries"}
+	}
+	return h.complete(ctx, c.ID)
+}
+
+// stopResult maps why a batch stopped to its task result: a paused or
+// cancelled campaign ends the task; a shutdown hands it to another worker
+// at once without using up a retry.
+func (h *Sender) stopResult(err error) error {
+	switch {
+	case errors.Is(err, errPaused):
+		return nil
+	case errors.Is(err, errStop), errors.Is(err, context.Canceled):
+		return &retryAfter{d: time.Second, why: "worker shutting down"}
+	case errors.Is(err, errDial):
+		return &retryAfter{d: 5 * time.Second, why: err.Error()}
+	}
+	return err
+}
+
+var (
+	errPaused = errors.New("campaign is not sending")
+	errDial   = errors.New("cannot reach the SMTP server")
+)
+
+// checkGo says whether a new SMTP transaction may start: not after the
+// worker began shutting down, nor once the campaign left sending.
+func (h *Sender) checkGo(ctx context.Context, id int64) error {
+	select {
+	case <-h.cfg.Stopping:
+		return errStop
+	default:
+	}
+	if ctx.Err() != nil {
+		return errStop
+	}
+	ok, err := h.status.sending(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errPaused
+	}
+	return nil
+}
+
+func (h *Sender) sleep(ctx context.Context, d time.Duration) error {
+	d = min(max(d, 5*time.Millisecond), h.cfg.StatusEvery)
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return errStop
+	case <-h.cfg.Stopping:
+		return errStop
+	}
+}
+
+// sendClaim sends claimed deliveries in ID order, committing each outcome
+// before the next transaction starts. When it stops early it hands the
+// unsent rows back. It returns the IDs of the deliveries sent.
+func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.Campaign, prep *prepared, token string, claimed []store.Claimed) ([]int64, error) {
+	// Outcome writes must land even when the task's context is cancelled
+	// at shutdown: an unrecorded outcome would turn into an uncertain row.
+	wctx := context.WithoutCancel(ctx)
+	leaseEnd := h.now().Add(h.cfg.Lease)
+	var sent []int64
+	buf := make([]byte, 0, 32<<10)
+	for _, d := range claimed {
+		if err := h.checkGo(ctx, c.ID); err != nil {
+			return sent, h.release(wctx, token, err)
+		}
+		if time.Until(leaseEnd) < h.cfg.Lease/2 {
+			if err := h.cfg.DB.ExtendLease(wctx, token, h.cfg.Lease); err != nil {
+				return sent, err
+			}
+			leaseEnd = h.now().Add(h.cfg.Lease)
+		}
+		o, msgBuf, dialFailed := h.deliver(ctx, conn, c, prep, token, d, buf)
+		buf = msgBuf
+		if err := h.cfg.DB.RecordOutcome(wctx, o); err != nil {
+			// Stop: starting another transaction before this outcome is
+			// durable would break the one-uncertain-per-claim rule.
+			return sent, fmt.Errorf("delivery %d: %w", d.ID, err)
+		}
+		h.cfg.Metrics.outcome(o)
+		if o.Status == campaign.DeliverySent {
+			sent = append(sent, d.ID)
+		}
+		if dialFailed {
+			return sent, h.release(wctx, token, errDial)
+		}
+	}
+	return sent, nil
+}
+
+func (h *Sender) release(ctx context.Context, token string, why error) error {
+	if err := h.cfg.DB.ReleaseClaim(ctx, token); err != nil {
+		return err
+	}
+	return why
+}
+
+// deliver decides one delivery's outcome: skipped for a contact who is no
+// longer active, failed when its message cannot be built, else the SMTP
+// result.
+func (h *Sender) deliver(ctx context.Context, conn *mailer.Conn, c *campaign.Campaign, prep *prepared, token string, d store.Claimed, buf []byte) (store.Outcome, []byte, bool) {
+	o := store.Outcome{ID: d.ID, Claim: token, ContactID: d.ContactID}
+	ct := d.Contact
+	if ct == nil || ct.Status != campaign.ContactActive {
+		o.Status, o.Reason = campaign.DeliverySkipped, "contact is no longer active"
+		if ct != nil {
+			o.Reason = "contact is " + string(ct.Status)
+		}
+		return o, buf, false
+	}
+	msg, err := prep.tpl.Render(templates.Input{Contact: *ct, Campaign: templates.CampaignData{ID: c.ID, Name: c.Name},
+		Sender: prep.sender, Delivery: d.ID})
+	if err != nil {
+		o.Status, o.Reason = campaign.DeliveryFailed, "render: "+err.Error()
+		return o, buf, false
+	}
+	m, err := h.cfg.Composer.ComposeTo(buf[:0], mailer.Draft{Sender: prep.sender, ToEmail: ct.Email, ToName: ct.FullName(),
+		Subject: msg.Subject, HTML: msg.HTML, Text: msg.Text, UnsubscribeURL: msg.UnsubscribeURL, CampaignID: c.ID, DeliveryID: d.ID})
+	if err != nil {
+		o.Status, o.Reason = campaign.DeliveryFailed, "compose: "+err.Error()
+		return o, buf, false
+	}
+	start := time.Now()
+	err = conn.Send(ctx, &m)
+	h.cfg.Metrics.latency.Observe(time.Since(start).Seconds())
+	buf = m.Raw[:0]
+	if err == nil {
+		o.Status, o.SMTPCode, o.MessageID = campaign.DeliverySent, 250, m.MessageID
+		return o, buf, false
+	}
+	var se *mailer.SendError
+	if !errors.As(err, &se) {
+		se = &mailer.SendError{Stage: "send", Err: err}
+	}
+	o.SMTPCode, o.Reason = se.Code, truncate(se.Error(), 500)
+	switch {
+	case se.Class() == mailer.Permanent && se.Stage == "rcpt":
+		o.Status = campaign.DeliveryBounced
+	case se.Class() == mailer.Permanent:
+		o.Status = campaign.DeliveryFailed
+	case h.now().Sub(d.CreatedAt) > h.cfg.MaxAge:
+		o.Status = campaign.DeliveryFailed
+	default:
+		o.Status, o.NextAttemptAt = campaign.DeliveryDeferred, h.now().Add(h.backoff(d.Attempts))
+	}
+	return o, buf, se.Stage == "dial"
+}
+
+// backoff is the wait before attempt n+1: RetryBase doubled per attempt,
+// capped at an hour, with ±20% jitter so that retries spread out.
+func (h *Sender) backoff(attempts int) time.Duration {
+	d := float64(h.cfg.RetryBase) * math.Pow(2, float64(max(attempts-1, 0)))
+	d = math.Min(d, float64(time.Hour))
+	return time.Duration(d * (0.8 + 0.4*mrand.Float64()))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// prepared is what a campaign's messages share: the compiled template and
+// the sender. It is built once per campaign per process.
+type prepared struct {
+	tpl    *templates.Compiled
+	sender campaign.Sender
+}
+
+// prepare compiles c's template and builds its sender. An EINVALID error
+// means the campaign cannot be sent at all.
+func (h *Sender) prepare(ctx context.Context, c *campaign.Campaign) (*prepared, error) {
+	h.mu.Lock()
+	p := h.preps[c.ID]
+	h.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	t, err := h.cfg.DB.FindTemplate(ctx, c.TemplateID)
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := templates.Compile(*t, h.cfg.Templates)
+	if err != nil {
+		return nil, err
+	}
+	s, err := h.cfg.DB.Sender(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.FromName, s.FromEmail = c.FromName, c.FromEmail
+	if c.ReplyTo != "" {
+		s.ReplyTo = c.ReplyTo
+	}
+	p = &prepared{tpl: tpl, sender: s}
+	h.mu.Lock()
+	if len(h.preps) > 100 {
+		clear(h.preps)
+	}
+	h.preps[c.ID] = p
+	h.mu.Unlock()
+	return p, nil
+}
+
+// statusCache shares one status read per campaign per ttl among all the
+// batches of a process: a pause is seen within ttl without a query per
+// message.
+type statusCache struct {
+	db  *store.DB
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[int64]statusEntry
+}
+
+type statusEntry struct {
+	s  campaign.Status
+	at time.Time
+}
+
+func (s *statusCache) sending(ctx context.Context, id int64) (bool, error) {
+	s.mu.Lock()
+	e, ok := s.m[id]
+	s.mu.Unlock()
+	if ok && time.Since(e.at) < s.ttl {
+		return e.s == campaign.StatusSending, nil
+	}
+	st, err := s.db.CampaignStatus(ctx, id)
+	if campaign.ErrorCode(err) == campaign.ENOTFOUND {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	s.m[id] = statusEntry{s: st, at: time.Now()}
+	s.mu.Unlock()
+	return st == campaign.StatusSending, nil
+}
