@@ -1,0 +1,285 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/funnel-email/funnel/campaign"
+)
+
+// The campaign routes only write the database. Workers learn of a
+// schedule, a send-now or a resume from it within their reconciler's tick
+// (2 s by default), which keeps this service free of the queue: the
+// ledger and the campaign row are the truth, Redis only a cache of work.
+
+// campaignInput is the body of POST /api/v1/campaigns.
+type campaignInput struct {
+	Name              string  `json:"name"`
+	TemplateID        int64   `json:"template_id"`
+	SegmentIDs        []int64 `json:"segment_ids"`
+	ExcludeSegmentIDs []int64 `json:"exclude_segment_ids"`
+	FromName          string  `json:"from_name"`
+	FromEmail         string  `json:"from_email"`
+	ReplyTo           string  `json:"reply_to"`
+	Rate              float64 `json:"rate"`
+	ResendUncertain   bool    `json:"resend_uncertain"`
+}
+
+// campaignPatch is the body of PATCH /api/v1/campaigns/{id}; absent
+// fields are kept.
+type campaignPatch struct {
+	Name              *string  `json:"name"`
+	TemplateID        *int64   `json:"template_id"`
+	SegmentIDs        *[]int64 `json:"segment_ids"`
+	ExcludeSegmentIDs *[]int64 `json:"exclude_segment_ids"`
+	FromName          *string  `json:"from_name"`
+	FromEmail         *string  `json:"from_email"`
+	ReplyTo           *string  `json:"reply_to"`
+	Rate              *float64 `json:"rate"`
+	ResendUncertain   *bool    `json:"resend_uncertain"`
+}
+
+func (p campaignPatch) apply(c *campaign.Campaign) {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&c.Name, p.Name)
+	set(&c.FromName, p.FromName)
+	set(&c.FromEmail, p.FromEmail)
+	set(&c.ReplyTo, p.ReplyTo)
+	if p.TemplateID != nil {
+		c.TemplateID = *p.TemplateID
+	}
+	if p.SegmentIDs != nil {
+		c.SegmentIDs = *p.SegmentIDs
+	}
+	if p.ExcludeSegmentIDs != nil {
+		c.ExcludeSegmentIDs = *p.ExcludeSegmentIDs
+	}
+	if p.Rate != nil {
+		c.Rate = *p.Rate
+	}
+	if p.ResendUncertain != nil {
+		c.ResendUncertain = *p.ResendUncertain
+	}
+}
+
+// campaignView is a campaign with its progress, as GET answers it.
+type campaignView struct {
+	*campaign.Campaign
+	Progress *campaign.Progress `json:"progress"`
+}
+
+func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
+	var in campaignInput
+	if err := a.decodeJSON(w, r, &in); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	c := &campaign.Campaign{Name: in.Name, TemplateID: in.TemplateID, SegmentIDs: in.SegmentIDs, ExcludeSegmentIDs: in.ExcludeSegmentIDs,
+		FromName: in.FromName, FromEmail: in.FromEmail, ReplyTo: in.ReplyTo, Rate: in.Rate, ResendUncertain: in.ResendUncertain}
+	if err := a.db.CreateCampaign(r.Context(), c); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	c, err := a.db.FindCampaign(r.Context(), id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeCampaign(w, r, http.StatusOK, c)
+}
+
+func (a *API) writeCampaign(w http.ResponseWriter, r *http.Request, status int, c *campaign.Campaign) {
+	p, err := a.db.CampaignProgress(r.Context(), c.ID)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, campaignView{Campaign: c, Progress: p})
+}
+
+func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after, err := queryInt(q.Get("cursor"), "cursor", 0)
+	var limit int
+	if err == nil {
+		limit, err = queryLimit(q.Get("limit"))
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var statuses []campaign.Status
+	if s := q.Get("status"); s != "" {
+		statuses = append(statuses, campaign.Status(s))
+	}
+	cs, err := a.db.ListCampaigns(r.Context(), after, limit, statuses...)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	page := map[string]any{"campaigns": cs}
+	if len(cs) == limit {
+		page["next_cursor"] = strconv.FormatInt(cs[len(cs)-1].ID, 10)
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (a *API) updateCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var p campaignPatch
+	if err := a.decodeJSON(w, r, &p); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	c, err := a.db.FindCampaign(r.Context(), id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	p.apply(c)
+	if err := a.db.UpdateCampaign(r.Context(), c); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (a *API) deleteCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err == nil {
+		err = a.db.DeleteCampaign(r.Context(), id)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// scheduleInput is the body of POST /api/v1/campaigns/{id}/schedule.
+type scheduleInput struct {
+	// SendAt is RFC 3339 with a zone, such as 2026-03-01T09:00:00+01:00.
+	SendAt string `json:"send_at"`
+}
+
+func (a *API) scheduleCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var in scheduleInput
+	if err := a.decodeJSON(w, r, &in); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	at, err := time.Parse(time.RFC3339, in.SendAt)
+	if err != nil {
+		a.writeError(w, r, campaign.Invalid("invalid schedule", campaign.FieldError{Field: "send_at",
+			Message: "must be a time in RFC 3339 form with a zone, such as 2026-03-01T09:00:00+01:00"}))
+		return
+	}
+	a.schedule(w, r, id, at)
+}
+
+func (a *API) sendCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.schedule(w, r, id, time.Now())
+}
+
+func (a *API) schedule(w http.ResponseWriter, r *http.Request, id int64, at time.Time) {
+	c, err := a.db.ScheduleCampaign(r.Context(), id, at)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeCampaign(w, r, http.StatusOK, c)
+}
+
+// transition serves pause, resume and cancel: one conditional UPDATE, 409
+// with the current status when the campaign cannot make the move.
+func (a *API) transition(t campaign.Transition) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		c, err := a.db.TransitionCampaign(r.Context(), id, t)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		a.writeCampaign(w, r, http.StatusOK, c)
+	}
+}
+
+func (a *API) duplicateCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	c, err := a.db.FindCampaign(r.Context(), id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	d := c.Duplicate()
+	if err := a.db.CreateCampaign(r.Context(), d); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, d)
+}
+
+func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	var after int64
+	var limit int
+	if err == nil {
+		after, err = queryInt(r.URL.Query().Get("cursor"), "cursor", 0)
+	}
+	if err == nil {
+		limit, err = queryLimit(r.URL.Query().Get("limit"))
+	}
+	if err == nil {
+		_, err = a.db.FindCampaign(r.Context(), id)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ds, err := a.db.ListDeliveries(r.Context(), id, after, limit)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	page := map[string]any{"deliveries": ds}
+	if len(ds) == limit {
+		page["next_cursor"] = strconv.FormatInt(ds[len(ds)-1].ID, 10)
+	}
+	writeJSON(w, http.StatusOK, page)
+}

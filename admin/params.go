@@ -1,0 +1,49 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/funnel-email/funnel/campaign"
+)
+
+// Default and largest page sizes of list routes.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+)
+
+// pathID parses the {id} path value as a positive integer.
+func pathID(r *http.Request) (int64, error) {
+	raw := r.PathValue("id")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, campaign.Errorf(campaign.ENOTFOUND, "%q is not a valid id", raw)
+	}
+	return id, nil
+}
+
+// queryInt parses an optional non-negative integer query parameter.
+func queryInt(raw, name string, def int64) (int64, error) {
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 0 {
+		return 0, campaign.Invalid("invalid query", campaign.FieldError{Field: name, Message: fmt.Sprintf("%q is not a non-negative integer", raw)})
+	}
+	return n, nil
+}
+
+// queryLimit parses the page size, defaulting to defaultPageSize.
+func queryLimit(raw string) (int, error) {
+	n, err := queryInt(raw, "limit", defaultPageSize)
+	if err != nil {
+		return 0, err
+	}
+	if n < 1 || n > maxPageSize {
+		return 0, campaign.Invalid("invalid query", campaign.FieldError{Field: "limit", Message: fmt.Sprintf("must be between 1 and %d", maxPageSize)})
+	}
+	return int(n), nil
+}

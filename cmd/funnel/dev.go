@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/funnel-email/funnel/admin"
+	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/demo"
+	"github.com/funnel-email/funnel/ops"
+	"github.com/funnel-email/funnel/outbox"
+	"github.com/funnel-email/funnel/store"
+)
+
+// devCommand runs the whole product in one process with nothing installed:
+// SQLite, an in-process Redis and an SMTP server that catches every
+// message.
+type devCommand struct{ env }
+
+// devTokenName names the admin token that each start of funnel dev
+// replaces.
+const devTokenName = "funnel dev bootstrap"
+
+func (c *devCommand) Run(ctx context.Context, args []string) error {
+	var cfg Config
+	fs := newFlagSet(c.env, "dev", "dev [flags]",
+		"Run the admin API, the worker and an SMTP catcher in one process, on a SQLite file and an in-process Redis.\n"+
+			"Nothing leaves the machine: every message lands in the outbox (GET /api/v1/dev/outbox).")
+	cfg.bind(fs, c.getenv, "127.0.0.1:8080")
+	seed := fs.Bool("demo", false, "seed about 1,000 demo contacts into an empty database")
+	smtpAddr := fs.String("smtp-addr", "127.0.0.1:2525", "listen address of the SMTP catcher")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = "sqlite:funnel-dev.db"
+	}
+	if err := cfg.validate(needDatabase | needAddr); err != nil {
+		return err
+	}
+	log := cfg.logger(c.stderr)
+
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("FUNNEL_DATABASE_URL: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	if cfg.Secret, err = devSecret(cfg); err != nil {
+		return err
+	}
+
+	rdb, stopRedis, err := devRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+	catcher, err := outbox.Listen(*smtpAddr, outbox.Options{})
+	if err != nil {
+		return fmt.Errorf("-smtp-addr: start SMTP catcher on %s: %w", *smtpAddr, err)
+	}
+	defer catcher.Close()
+
+	if _, err := db.FailStaleImports(ctx, 0); err != nil {
+		return err
+	}
+	token, err := devToken(ctx, db)
+	if err != nil {
+		return err
+	}
+	if *seed {
+		res, err := demo.Seed(ctx, db, 1000)
+		if err != nil {
+			return err
+		}
+		log.Info("demo data", "contacts_added", res.Contacts, "templates_added", res.Templates)
+	}
+
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	if cfg.SMTPURL == "" {
+		cfg.SMTPURL = "smtp://" + catcher.Addr() + "?tls=none"
+	}
+	if err := cfg.validate(needPublicURL | needSMTP); err != nil {
+		return err
+	}
+	mail, err := newTemplateMail(cfg)
+	if err != nil {
+		return err
+	}
+	reg := ops.NewRegistry()
+	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, 10, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer stopSending()
+	api := admin.New(admin.Config{DB: db, Logger: log, Outbox: catcher, Mail: mail})
+	defer api.Close()
+	mux := http.NewServeMux()
+	ops.Register(mux, reg, readinessChecks(db, rdb))
+	mux.Handle("/api/", ops.Instrument(reg, api))
+	return serveHTTP(ctx, ln, mux, log, func(a net.Addr) {
+		base := "http://" + a.String()
+		fmt.Fprintf(c.stdout, "Funnel dev is running (Ctrl-C stops it).\n"+
+			"  admin:     %s\n  API token: %s\n  database:  %s\n  SMTP:      %s (every message is caught: %s/api/v1/dev/outbox)\n"+
+			"Try: curl -H 'Authorization: Bearer %s' %s/api/v1/contacts\n",
+			base, token, cfg.DatabaseURL, catcher.Addr(), base, token, base)
+	})
+}
+
+// devRedis connects to FUNNEL_REDIS_URL when set, else starts an
+// in-process Redis. Its TTL clock must follow real time, or asynq's unique
+// locks and bookkeeping keys would never expire.
+func devRedis(ctx context.Context, redisURL string) (redis.UniversalClient, func(), error) {
+	if redisURL != "" {
+		rdb, err := connectRedis(ctx, redisURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rdb, func() { rdb.Close() }, nil
+	}
+	m := miniredis.NewMiniRedis()
+	if err := m.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start in-process Redis: %w", err)
+	}
+	m.ClockTTL(true)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	return rdb, func() { rdb.Close(); m.Close() }, nil
+}
+
+// devToken replaces the previous start's bootstrap token with a new admin
+// token and returns its secret.
+func devToken(ctx context.Context, db *store.DB) (string, error) {
+	tokens, err := db.ListAPITokens(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range tokens {
+		if t.Name == devTokenName && t.RevokedAt == nil {
+			if err := db.RevokeAPIToken(ctx, t.ID); err != nil {
+				return "", err
+			}
+		}
+	}
+	_, secret, err := db.CreateAPIToken(ctx, devTokenName, campaign.RoleAdmin)
+	return secret, err
+}
+
+// devSecret returns FUNNEL_SECRET when set; otherwise a secret kept in a
+// file beside the SQLite database, so that links in messages caught in one
+// run still verify in the next.
+func devSecret(cfg Config) (string, error) {
+	if cfg.Secret != "" {
+		if len(cfg.Secret) < minSecretLength {
+			return "", fmt.Errorf("FUNNEL_SECRET: must be at least %d characters", minSecretLength)
+		}
+		return cfg.Secret, nil
+	}
+	path := "funnel-dev.secret"
+	if rest, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:"); ok {
+		path = strings.TrimPrefix(rest, "//") + ".secret"
+	}
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= minSecretLength {
+		return strings.TrimSpace(string(b)), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read dev secret: %w", err)
+	}
+	var raw [48]byte
+	_, _ = rand.Read(raw[:])
+	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write dev secret: %w", err)
+	}
+	return secret, nil
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/funnel-email/funnel/admin"
+	"github.com/funnel-email/funnel/ops"
+)
+
+// serveCommand runs the admin API. It keeps no state of its own, so any
+// number can run behind a load balancer.
+type serveCommand struct{ env }
+
+// staleImportAge is how long a running import may go without recording
+// progress before a starting server declares it interrupted.
+const staleImportAge = 2 * time.Minute
+
+func (c *serveCommand) Run(ctx context.Context, args []string) error {
+	var cfg Config
+	fs := newFlagSet(c.env, "serve", "serve [flags]", "Serve the admin API, /healthz, /readyz and /metrics against PostgreSQL and Redis.")
+	cfg.bind(fs, c.getenv, ":8080")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if err := cfg.validate(needDatabase | needRedis | needAddr | needPublicURL | needSecret); err != nil {
+		return err
+	}
+	log := cfg.logger(c.stderr)
+	db, err := openCurrentStore(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rdb, err := connectRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if n, err := db.FailStaleImports(ctx, staleImportAge); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn("marked interrupted imports as failed", "count", n)
+	}
+
+	mail, err := newTemplateMail(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	api := admin.New(admin.Config{DB: db, Logger: log, Mail: mail})
+	defer api.Close()
+	mux := http.NewServeMux()
+	reg := ops.NewRegistry()
+	ops.Register(mux, reg, readinessChecks(db, rdb))
+	mux.Handle("/api/", ops.Instrument(reg, api))
+	return serveHTTP(ctx, ln, mux, log, func(a net.Addr) { log.Info("serving admin API", "addr", a.String()) })
+}
+
+// connectRedis opens a client for a validated Redis URL and checks that
+// the server answers.
+func connectRedis(ctx context.Context, rawURL string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("FUNNEL_REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("FUNNEL_REDIS_URL: connect to %s: %w", opt.Addr, err)
+	}
+	return rdb, nil
+}

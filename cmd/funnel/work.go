@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/funnel-email/funnel/mailer"
+	"github.com/funnel-email/funnel/ops"
+	"github.com/funnel-email/funnel/store"
+	"github.com/funnel-email/funnel/worker"
+)
+
+// workCommand runs a background worker. Any number can run, on any number
+// of machines, against the same PostgreSQL and Redis.
+type workCommand struct{ env }
+
+func (c *workCommand) Run(ctx context.Context, args []string) error {
+	var cfg Config
+	fs := newFlagSet(c.env, "work", "work [flags]", "Run a background worker against PostgreSQL and Redis; -addr serves /healthz, /readyz and /metrics.")
+	cfg.bind(fs, c.getenv, ":8081")
+	concurrency := fs.Int("concurrency", 20, "tasks run at once (and SMTP connections open at most)")
+	lease := fs.Duration("lease", 30*time.Second, "how long a claim of deliveries holds before another worker may recover it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if err := cfg.validate(needDatabase | needRedis | needAddr | needPublicURL | needSecret | needSMTP); err != nil {
+		return err
+	}
+	log := cfg.logger(c.stderr)
+	db, err := openCurrentStore(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rdb, err := connectRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	reg := ops.NewRegistry()
+	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, *concurrency, *lease)
+	if err != nil {
+		return err
+	}
+	defer stopSending()
+	mux := http.NewServeMux()
+	ops.Register(mux, reg, readinessChecks(db, rdb))
+	return serveHTTP(ctx, ln, mux, log, func(a net.Addr) { log.Info("worker running", "ops_addr", a.String()) })
+}
+
+// startSending starts the asynq server with the campaign handlers over a
+// pool of SMTP connections to FUNNEL_SMTP_URL, and the reconciler. stop
+// shuts them down gracefully: no new SMTP transaction starts, those in
+// flight finish and are recorded, the rest is handed back to the queue.
+func startSending(ctx context.Context, cfg Config, db *store.DB, rdb redis.UniversalClient, log *slog.Logger,
+	reg prometheus.Registerer, concurrency int, lease time.Duration) (*worker.Server, func(), error) {
+	tm, err := newTemplateMail(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	smtpCfg, err := mailer.ParseSMTPURL(cfg.SMTPURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("FUNNEL_SMTP_URL: %w", err)
+	}
+	pool, err := mailer.NewPool(mailer.ServerConfig{Config: smtpCfg, MaxConns: concurrency})
+	if err != nil {
+		return nil, nil, fmt.Errorf("FUNNEL_SMTP_URL: %w", err)
+	}
+	w := worker.NewServer(worker.Config{Redis: rdb, Logger: log, Concurrency: concurrency})
+	client := worker.NewClient(rdb)
+	sender := worker.NewSender(worker.SenderConfig{
+		DB: db, Redis: rdb, Client: client, Pool: pool, Composer: tm.Composer, Templates: tm.Options,
+		Logger: log, Metrics: worker.NewMetrics(reg), Lease: lease, Stopping: w.Stopping(),
+	})
+	sender.Register(w)
+	if err := w.Start(); err != nil {
+		return nil, nil, err
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		(&worker.Reconciler{DB: db, Client: client, Sender: sender, Logger: log}).Run(rctx)
+	}()
+	return w, func() {
+		cancel()
+		wg.Wait()
+		w.Shutdown()
+		pool.Close()
+		client.Close()
+	}, nil
+}
