@@ -162,18 +162,6 @@ func (a *API) updateCampaign(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
-func (a *API) deleteCampaign(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err == nil {
-		err = a.db.DeleteCampaign(r.Context(), id)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 // scheduleInput is the body of POST /api/v1/campaigns/{id}/schedule.
 type scheduleInput struct {
 	// SendAt is RFC 3339 with a zone, such as 2026-03-01T09:00:00+01:00.

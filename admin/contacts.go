@@ -38,20 +38,6 @@ func (a *API) createContact(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, c)
 }
 
-func (a *API) getContact(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	c, err := a.db.FindContact(r.Context(), id)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, c)
-}
-
 func (a *API) updateContact(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
@@ -69,19 +55,6 @@ func (a *API) updateContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
-}
-
-func (a *API) deleteContact(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := a.db.DeleteContact(r.Context(), id); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // contactPage is the body of GET /api/v1/contacts. NextCursor is empty on

@@ -179,17 +179,3 @@ func (a *API) importFile(ctx context.Context, id int64, path string, opts campai
 	}
 	return a.db.ImportContacts(ctx, src, opts, progress)
 }
-
-func (a *API) getImport(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	imp, err := a.db.FindImport(r.Context(), id)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, imp)
-}

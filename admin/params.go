@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -46,4 +47,35 @@ func queryLimit(raw string) (int, error) {
 		return 0, campaign.Invalid("invalid query", campaign.FieldError{Field: "limit", Message: fmt.Sprintf("must be between 1 and %d", maxPageSize)})
 	}
 	return int(n), nil
+}
+
+// getByID answers GET .../{id} routes with find's result as JSON.
+func getByID[T any](a *API, find func(context.Context, int64) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		var v T
+		if err == nil {
+			v, err = find(r.Context(), id)
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// deleteByID answers DELETE .../{id} routes with 204 once del succeeds.
+func (a *API) deleteByID(del func(context.Context, int64) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err == nil {
+			err = del(r.Context(), id)
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

@@ -138,19 +138,6 @@ func (a *API) updateSegment(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, segmentOut(s))
 }
 
-func (a *API) deleteSegment(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := a.db.DeleteSegment(r.Context(), id); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 // previewOutput is the body of POST /api/v1/segments/preview.
 type previewOutput struct {
 	Count   int64               `json:"count"`

@@ -84,15 +84,6 @@ func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, t)
 }
 
-func (a *API) getTemplate(w http.ResponseWriter, r *http.Request) {
-	t, err := a.pathTemplate(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, t)
-}
-
 func (a *API) updateTemplate(w http.ResponseWriter, r *http.Request) {
 	t, err := a.pathTemplate(r)
 	if err != nil {
@@ -114,18 +105,6 @@ func (a *API) updateTemplate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, t)
-}
-
-func (a *API) deleteTemplate(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err == nil {
-		err = a.db.DeleteTemplate(r.Context(), id)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
