@@ -586,3 +586,36 @@ func ledgerCounts(t *testing.T, db *store.DB, id int64) map[campaign.DeliverySta
 	}
 	return out
 }
+
+func TestCreateCampaignAnswersWhatGetReturns(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ta := newTestAPI(t, db, admin.Config{})
+		refs := newCampaignRefs(t, db)
+		tests := []struct {
+			name string
+			edit func(map[string]any)
+		}{
+			{"every field", nil},
+			{"no exclusions", func(in map[string]any) { delete(in, "exclude_segment_ids") }},
+		}
+		for _, tt := range tests {
+			created := ta.json(campaign.RoleMarketer, "POST", "/api/v1/campaigns", refs.input(tt.edit))
+			if created.Status != 201 {
+				t.Fatalf("%s: create = %d %s", tt.name, created.Status, created.Body)
+			}
+			var answer map[string]any
+			if err := json.Unmarshal(created.Body, &answer); err != nil {
+				t.Fatal(err)
+			}
+			got := ta.json(campaign.RoleMarketer, "GET", campaignPath(int64(answer["id"].(float64)), ""), "")
+			var stored map[string]any
+			if err := json.Unmarshal(got.Body, &stored); err != nil {
+				t.Fatal(err)
+			}
+			delete(stored, "progress") // GET adds it
+			if diff := cmp.Diff(stored, answer); diff != "" {
+				t.Errorf("%s: POST answered a different campaign than GET returns (-get +post):\n%s", tt.name, diff)
+			}
+		}
+	})
+}

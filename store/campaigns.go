@@ -95,10 +95,12 @@ func (db *DB) CreateCampaign(ctx context.Context, c *campaign.Campaign) error {
 	now := db.now()
 	c.Status, c.CreatedAt, c.UpdatedAt, c.ScheduleVersion = campaign.StatusDraft, now, now, 0
 	c.SendAt, c.StartedAt, c.FinishedAt, c.AudienceSize, c.Failure = nil, nil, nil, nil, ""
+	// The answer must be what a later read returns: empty lists, not nil.
+	c.SegmentIDs, c.ExcludeSegmentIDs = ids(c.SegmentIDs), ids(c.ExcludeSegmentIDs)
 	err := db.QueryRowxContext(ctx, db.rebind(`INSERT INTO campaigns (name, template_id, segment_ids, exclude_segment_ids,
 		from_name, from_email, reply_to, rate, resend_uncertain, status, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id`),
-		c.Name, c.TemplateID, jsonText(ids(c.SegmentIDs)), jsonText(ids(c.ExcludeSegmentIDs)), c.FromName, c.FromEmail,
+		c.Name, c.TemplateID, jsonText(c.SegmentIDs), jsonText(c.ExcludeSegmentIDs), c.FromName, c.FromEmail,
 		c.ReplyTo, c.Rate, c.ResendUncertain, now, now).Scan(&c.ID)
 	if err != nil {
 		return fmt.Errorf("insert campaign: %w", err)
