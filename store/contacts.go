@@ -174,8 +174,9 @@ func (db *DB) ListContacts(ctx context.Context, f campaign.ContactFilter) ([]*ca
 	args := []any{f.After}
 	if f.EmailPrefix != "" {
 		// '%' and '_' in the prefix are data. Postgres answers an escaped LIKE
-		// from the text_pattern_ops index whatever the collation; SQLite's
-		// LIKE ignores case and skips the index, so it gets a range instead.
+		// from the unique index on email, which is in byte order (COLLATE
+		// "C"); SQLite's LIKE ignores case and skips the index, so it gets a
+		// range instead.
 		prefix := campaign.NormalizeEmail(f.EmailPrefix)
 		if db.Dialect == Postgres {
 			where = append(where, `email LIKE ? ESCAPE '\'`)

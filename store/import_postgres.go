@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,41 +83,111 @@ const pgUpsert = `WITH up AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up`
 
+// pgNewEmails says whether none of the emails ($1) is a contact yet.
+const pgNewEmails = `SELECT NOT EXISTS (SELECT 1 FROM contacts WHERE email = ANY($1::text[]))`
+
+// pgContactColumns are the columns a batch of new contacts is copied into.
+var pgContactColumns = []string{"email", "first_name", "last_name", "attributes", "tags", "status",
+	"consent_source", "consent_at", "created_at", "updated_at"}
+
+// write applies one batch in one transaction. A batch whose emails are all
+// new (the common case of a first import) is copied straight into contacts,
+// which costs a third of the upsert: no staging table, no speculative
+// insertion. Rows are copied in email byte order, the upsert's lock order,
+// so that two imports racing for the same new email wait on each other
+// rather than deadlock; the one that loses gets a unique violation, rolls
+// back to the savepoint and upserts the batch instead.
+//
+// The transaction commits without waiting for its WAL to reach the disk
+// (synchronous_commit off): a crash can lose the last batches that the
+// import record counted as written, never corrupt them, and re-running the
+// import applies those rows again with the same result.
 func (w *postgresImport) write(ctx context.Context, rows []importRow, now time.Time) (inserted, updated int64, err error) {
-	src := &pgCopySource{rows: rows, enc: &w.enc, i: -1}
 	err = w.conn.Raw(func(driverConn any) error {
 		conn := driverConn.(*stdlib.Conn).Conn()
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, pgCreateStaging); err != nil {
-				return fmt.Errorf("create staging table: %w", err)
+			if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+				return fmt.Errorf("set synchronous_commit: %w", err)
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"funnel_import_staging"}, pgStagingColumns, src); err != nil {
-				return fmt.Errorf("copy rows: %w", err)
+			ok, err := w.copyNew(ctx, tx, rows, now)
+			if err != nil || ok {
+				inserted = int64(len(rows))
+				return err
 			}
-			err := tx.QueryRow(ctx, pgUpsert, now, w.opts.UpdateExisting).Scan(&inserted, &updated)
-			if err != nil {
-				return fmt.Errorf("upsert contacts: %w", err)
-			}
-			return nil
+			inserted, updated, err = w.upsert(ctx, tx, rows, now)
+			return err
 		})
 	})
 	return inserted, updated, err
 }
 
-// pgCopySource feeds rows to CopyFrom without building a [][]any first.
+// copyNew copies rows into contacts if none of their emails is a contact,
+// and reports whether it did. It leaves tx as it found it when it did not.
+func (w *postgresImport) copyNew(ctx context.Context, tx pgx.Tx, rows []importRow, now time.Time) (bool, error) {
+	emails := make([]string, len(rows))
+	for i, r := range rows {
+		emails[i] = r.c.Email
+	}
+	var allNew bool
+	if err := tx.QueryRow(ctx, pgNewEmails, emails).Scan(&allNew); err != nil {
+		return false, fmt.Errorf("look up emails: %w", err)
+	}
+	if !allNew {
+		return false, nil
+	}
+	sorted := slices.SortedFunc(slices.Values(rows), func(a, b importRow) int { return strings.Compare(a.c.Email, b.c.Email) })
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("savepoint: %w", err)
+	}
+	src := &pgCopySource{rows: sorted, enc: &w.enc, i: -1, now: now}
+	if _, err := sp.CopyFrom(ctx, pgx.Identifier{"contacts"}, pgContactColumns, src); err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil || !isUniqueViolation(err) {
+			return false, fmt.Errorf("copy new contacts: %w", err)
+		}
+		return false, nil
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return false, fmt.Errorf("release savepoint: %w", err)
+	}
+	return true, nil
+}
+
+// upsert stages rows in a temporary table and merges them with pgUpsert.
+func (w *postgresImport) upsert(ctx context.Context, tx pgx.Tx, rows []importRow, now time.Time) (inserted, updated int64, err error) {
+	if _, err := tx.Exec(ctx, pgCreateStaging); err != nil {
+		return 0, 0, fmt.Errorf("create staging table: %w", err)
+	}
+	src := &pgCopySource{rows: rows, enc: &w.enc, i: -1}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"funnel_import_staging"}, pgStagingColumns, src); err != nil {
+		return 0, 0, fmt.Errorf("copy rows: %w", err)
+	}
+	if err := tx.QueryRow(ctx, pgUpsert, now, w.opts.UpdateExisting).Scan(&inserted, &updated); err != nil {
+		return 0, 0, fmt.Errorf("upsert contacts: %w", err)
+	}
+	return inserted, updated, nil
+}
+
+// pgCopySource feeds rows to CopyFrom without building a [][]any first:
+// the staging columns, and with a non-zero now the created and updated
+// times of pgContactColumns as well.
 type pgCopySource struct {
 	rows []importRow
 	enc  *jsonEncoder
 	i    int
-	vals [8]any
+	now  time.Time
+	vals [10]any
 }
 
 func (s *pgCopySource) Next() bool { s.i++; return s.i < len(s.rows) }
 
 func (s *pgCopySource) Values() ([]any, error) {
 	c := s.rows[s.i].c
-	s.vals = [8]any{c.Email, c.FirstName, c.LastName, s.enc.attributes(c.Attributes), s.enc.tags(c.Tags),
-		string(c.Status), c.ConsentSource, c.ConsentAt}
+	s.vals = [10]any{c.Email, c.FirstName, c.LastName, s.enc.attributes(c.Attributes), s.enc.tags(c.Tags),
+		string(c.Status), c.ConsentSource, c.ConsentAt, s.now, s.now}
+	if s.now.IsZero() {
+		return s.vals[:8], nil
+	}
 	return s.vals[:], nil
 }
 

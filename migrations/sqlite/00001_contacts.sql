@@ -17,7 +17,6 @@ CREATE TABLE contacts (
     created_at     DATETIME NOT NULL,
     updated_at     DATETIME NOT NULL
 );
-CREATE INDEX contacts_status ON contacts (status);
 
 CREATE TABLE api_tokens (
     id           INTEGER PRIMARY KEY,

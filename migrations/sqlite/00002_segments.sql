@@ -5,7 +5,6 @@ ALTER TABLE contacts ADD COLUMN score REAL NOT NULL DEFAULT 0;
 ALTER TABLE contacts ADD COLUMN lifecycle_stage TEXT NOT NULL DEFAULT 'subscriber'
     CHECK (lifecycle_stage IN ('subscriber', 'lead', 'mql', 'sql', 'customer', 'other'));
 CREATE INDEX contacts_score ON contacts (score);
-CREATE INDEX contacts_lifecycle_stage ON contacts (lifecycle_stage);
 
 CREATE TABLE segments (
     id          INTEGER PRIMARY KEY,
@@ -46,7 +45,6 @@ CREATE INDEX events_kind_time ON events (kind, occurred_at, contact_id, human);
 -- +goose Down
 DROP TABLE events;
 DROP TABLE segments;
-DROP INDEX contacts_lifecycle_stage;
 DROP INDEX contacts_score;
 ALTER TABLE contacts DROP COLUMN lifecycle_stage;
 ALTER TABLE contacts DROP COLUMN score;
