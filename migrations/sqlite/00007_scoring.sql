@@ -1,0 +1,158 @@
+-- +goose Up
+-- The intent tag of a click's link ("high" for pricing, demo...), filled by
+-- tracking from the campaign's link table; '' when untagged.
+ALTER TABLE events ADD COLUMN intent TEXT NOT NULL DEFAULT '';
+
+-- Scoring rules, one row per version; the highest version is in force and
+-- older versions are kept so that ledger rows can name theirs.
+CREATE TABLE score_rules (
+    version    INTEGER PRIMARY KEY,
+    rules      TEXT NOT NULL CHECK (json_valid(rules)),
+    created_by INTEGER REFERENCES users (id) ON DELETE SET NULL,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+-- The scoring cursor: events with an id at or below last_event_id are
+-- scored. One row; scoring runs lock it, which serializes them.
+CREATE TABLE score_cursor (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    last_event_id INTEGER NOT NULL DEFAULT 0,
+    -- The last sales user a lead went to, for round-robin.
+    last_owner_id INTEGER NOT NULL DEFAULT 0,
+    updated_at    DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+INSERT INTO score_cursor (id) VALUES (1);
+
+-- Events whose verdict turned human after they were scored (a machine open
+-- upgraded by a later human click): scoring takes them from here.
+CREATE TABLE score_rescans (
+    event_id INTEGER PRIMARY KEY
+);
+-- +goose StatementBegin
+CREATE TRIGGER events_rescan AFTER UPDATE OF human ON events FOR EACH ROW
+    WHEN NEW.human AND NOT OLD.human AND NEW.kind IN ('opened', 'clicked')
+BEGIN
+    INSERT OR IGNORE INTO score_rescans (event_id) VALUES (NEW.id);
+END;
+-- +goose StatementEnd
+
+-- Per-contact scoring state; score equals the sum of the contact's ledger.
+CREATE TABLE contact_scores (
+    contact_id       INTEGER PRIMARY KEY REFERENCES contacts (id) ON DELETE CASCADE,
+    score            REAL NOT NULL DEFAULT 0,
+    last_activity_at DATETIME,
+    halvings         INTEGER NOT NULL DEFAULT 0,
+    -- When the next halving is due; NULL when nothing can decay.
+    next_decay_at    DATETIME,
+    disqualified     INTEGER NOT NULL DEFAULT 0,
+    updated_at       DATETIME NOT NULL
+);
+CREATE INDEX contact_scores_decay ON contact_scores (next_decay_at) WHERE next_decay_at IS NOT NULL;
+
+-- The points ledger: every change of a score is a row. once_key makes a
+-- rule count once per campaign (open), once per link per campaign (click),
+-- once per halving (decay) or once per contact (disqualify), so a replay
+-- of the same event can never add points twice.
+CREATE TABLE score_ledger (
+    id           INTEGER PRIMARY KEY,
+    contact_id   INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    rule         TEXT NOT NULL,
+    rule_version INTEGER NOT NULL,
+    once_key     TEXT NOT NULL,
+    event_id     INTEGER,
+    campaign_id  INTEGER,
+    link         TEXT NOT NULL DEFAULT '',
+    points       REAL NOT NULL,
+    score_after  REAL NOT NULL,
+    at           DATETIME NOT NULL,
+    created_at   DATETIME NOT NULL,
+    UNIQUE (contact_id, rule, once_key)
+);
+
+-- Every lifecycle stage change.
+CREATE TABLE stage_history (
+    id         INTEGER PRIMARY KEY,
+    contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    from_stage TEXT NOT NULL,
+    to_stage   TEXT NOT NULL,
+    reason     TEXT NOT NULL DEFAULT '',
+    lead_id    INTEGER,
+    user_id    INTEGER,
+    at         DATETIME NOT NULL
+);
+CREATE INDEX stage_history_contact ON stage_history (contact_id, id);
+
+-- Leads: one per contact.
+CREATE TABLE leads (
+    id                INTEGER PRIMARY KEY,
+    contact_id        INTEGER NOT NULL UNIQUE REFERENCES contacts (id) ON DELETE CASCADE,
+    status            TEXT NOT NULL DEFAULT 'new'
+                      CHECK (status IN ('new', 'contacted', 'accepted', 'rejected', 'won', 'lost')),
+    reason            TEXT NOT NULL DEFAULT '',
+    owner_user_id     INTEGER REFERENCES users (id) ON DELETE SET NULL,
+    score_at_creation REAL NOT NULL,
+    -- The campaign whose event crossed the threshold.
+    campaign_id       INTEGER,
+    accepted_at       DATETIME,
+    created_at        DATETIME NOT NULL,
+    updated_at        DATETIME NOT NULL
+);
+CREATE INDEX leads_status ON leads (status);
+CREATE INDEX leads_owner ON leads (owner_user_id);
+CREATE INDEX leads_campaign ON leads (campaign_id);
+
+CREATE TABLE webhooks (
+    id          INTEGER PRIMARY KEY,
+    url         TEXT NOT NULL,
+    -- JSON array of event types.
+    events      TEXT NOT NULL CHECK (json_valid(events)),
+    secret      TEXT NOT NULL,
+    active      INTEGER NOT NULL DEFAULT 1,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  DATETIME NOT NULL,
+    updated_at  DATETIME NOT NULL
+);
+
+-- The outbox: one row per event per endpoint, written in the transaction of
+-- the change it reports; the worker delivers it.
+CREATE TABLE webhook_deliveries (
+    id           INTEGER PRIMARY KEY,
+    webhook_id   INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event        TEXT NOT NULL,
+    data         TEXT NOT NULL CHECK (json_valid(data)),
+    status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    status_code  INTEGER NOT NULL DEFAULT 0,
+    error        TEXT NOT NULL DEFAULT '',
+    -- When a task for it was last put in the queue.
+    enqueued_at  DATETIME,
+    created_at   DATETIME NOT NULL,
+    updated_at   DATETIME NOT NULL
+);
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (id) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
+
+CREATE TABLE webhook_attempts (
+    id          INTEGER PRIMARY KEY,
+    delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL,
+    status_code INTEGER NOT NULL DEFAULT 0,
+    error       TEXT NOT NULL DEFAULT '',
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    at          DATETIME NOT NULL
+);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
+
+-- +goose Down
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhooks;
+DROP TABLE leads;
+DROP TABLE stage_history;
+DROP TABLE score_ledger;
+DROP TABLE contact_scores;
+DROP TRIGGER events_rescan;
+DROP TABLE score_rescans;
+DROP TABLE score_cursor;
+DROP TABLE score_rules;
+ALTER TABLE events DROP COLUMN intent;
