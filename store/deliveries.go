@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -128,7 +129,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, c Claim) ([]Claimed, error) {
 	}
 	q := `UPDATE deliveries SET status = 'sending', claim = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
 		WHERE id IN (SELECT id FROM deliveries
-			WHERE campaign_id = ? AND id BETWEEN ? AND ?
+			WHERE campaign_id = ? AND id BETWEEN ? AND ? AND status IN ('queued', 'deferred', 'sending')
 			AND (status = 'queued' OR (status = 'deferred' AND next_attempt_at <= ?))
 			ORDER BY id LIMIT ?` + lock + `)
 		RETURNING id, campaign_id, contact_id, attempts, created_at`
@@ -209,8 +210,8 @@ type Outcome struct {
 }
 
 // RecordOutcome writes the outcome of a claimed delivery and, for a
-// bounce, suppresses the contact (status bounced) in the same
-// transaction. It returns once the write is committed: the caller may
+// bounce, suppresses the contact (status bounced) and records a bounced
+// event in the same transaction. It returns once the write is committed: the caller may
 // then start the next SMTP transaction. ErrLeaseLost means the claim was
 // recovered meanwhile; an outcome for a row the sweep marked uncertain is
 // still written, because it is what really happened.
@@ -248,6 +249,13 @@ func (db *DB) RecordOutcome(ctx context.Context, o Outcome) error {
 		_, err = tx.ExecContext(ctx, db.rebind(`UPDATE contacts SET status = 'bounced', updated_at = ? WHERE id = ? AND status = 'active'`), now, o.ContactID)
 		if err != nil {
 			return fmt.Errorf("suppress bounced contact %d: %w", o.ContactID, err)
+		}
+		// The bounce is an event too, so that segments ("bounced in campaign
+		// 12") and scoring (a hard bounce disqualifies) see it.
+		_, err = tx.ExecContext(ctx, db.rebind(`INSERT INTO events (delivery_id, contact_id, campaign_id, kind, human, reason, occurred_at)
+			SELECT id, contact_id, campaign_id, 'bounced', FALSE, ?, ? FROM deliveries WHERE id = ?`), truncateText(o.Reason, campaign.MaxEventText), now, o.ID)
+		if err != nil {
+			return fmt.Errorf("record bounce event of delivery %d: %w", o.ID, err)
 		}
 		return nil
 	})
@@ -300,6 +308,8 @@ func (db *DB) RecoverLeases(ctx context.Context) (map[int64]bool, error) {
 	// in the subquery and mark every row of a claim uncertain.
 	err := db.withTx(ctx, func(tx *sqlxTx) error {
 		var firsts []int64
+		// status = 'sending' with no condition on claim reads the whole
+		// deliveries_claim index: only the rows in flight.
 		if err := tx.SelectContext(ctx, &firsts, db.rebind(`SELECT min(id) FROM deliveries
 			WHERE status = 'sending' AND lease_until < ? GROUP BY claim`), now); err != nil {
 			return err
@@ -351,7 +361,7 @@ func (db *DB) RecoverLeases(ctx context.Context) (map[int64]bool, error) {
 func (db *DB) NextDeferred(ctx context.Context, id, minID, maxID int64) (time.Time, bool, error) {
 	var t *time.Time
 	err := db.GetContext(ctx, &t, db.rebind(`SELECT min(next_attempt_at) FROM deliveries
-		WHERE campaign_id = ? AND id BETWEEN ? AND ? AND status = 'deferred'`), id, minID, maxID)
+		WHERE campaign_id = ? AND id BETWEEN ? AND ? AND status IN ('queued', 'deferred', 'sending') AND status = 'deferred'`), id, minID, maxID)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("find next deferred delivery of campaign %d: %w", id, err)
 	}
@@ -361,13 +371,16 @@ func (db *DB) NextDeferred(ctx context.Context, id, minID, maxID int64) (time.Ti
 	return t.UTC(), true, nil
 }
 
-// FailExpired fails the deferred deliveries of campaign id that were
-// created more than maxAge ago: they have been retried long enough.
-func (db *DB) FailExpired(ctx context.Context, id int64, maxAge time.Duration) (int64, error) {
+// FailExpired fails the deferred deliveries of campaign id in the ID
+// range [minID, maxID] that were created more than maxAge ago: they have
+// been retried long enough. The range keeps the cost of a batch's call
+// to its own rows, not the campaign's.
+func (db *DB) FailExpired(ctx context.Context, id, minID, maxID int64, maxAge time.Duration) (int64, error) {
 	now := db.now()
 	res, err := db.ExecContext(ctx, db.rebind(`UPDATE deliveries SET status = 'failed',
 		reason = 'gave up after retrying for the maximum age: ' || reason, updated_at = ?
-		WHERE campaign_id = ? AND status = 'deferred' AND created_at < ?`), now, id, now.Add(-maxAge))
+		WHERE campaign_id = ? AND id BETWEEN ? AND ? AND status IN ('queued', 'deferred', 'sending')
+		AND status = 'deferred' AND created_at < ?`), now, id, minID, maxID, now.Add(-maxAge))
 	if err != nil {
 		return 0, fmt.Errorf("fail expired deliveries of campaign %d: %w", id, err)
 	}
@@ -379,16 +392,29 @@ func (db *DB) FailExpired(ctx context.Context, id int64, maxAge time.Duration) (
 // of campaign id (only those in deliveryIDs, when given) that has none
 // yet, so that segment rules such as sent(campaign: 12) see them. It is
 // idempotent.
+//
+// Both forms are written so that their cost stays linear whatever the
+// planner's statistics say: while a campaign sends they are stale (the
+// last ANALYZE saw every row queued and no event), and an anti-join
+// planned for one row, probing the campaign's events by campaign and kind
+// only, took 42 s for 20,000 deliveries. With IDs, the deliveries come by
+// primary key and each probe uses the whole events key; without, the
+// contacts still missing an event are a set difference (hashed or
+// sorted), and only those are joined back.
 func (db *DB) InsertMissingSentEvents(ctx context.Context, id int64, deliveryIDs ...int64) error {
 	q := `INSERT INTO events (delivery_id, contact_id, campaign_id, kind, occurred_at)
 		SELECT d.id, d.contact_id, d.campaign_id, 'sent', d.sent_at FROM deliveries d
-		WHERE d.campaign_id = ? AND d.status = 'sent' AND NOT EXISTS (SELECT 1 FROM events e
-			WHERE e.campaign_id = d.campaign_id AND e.kind = 'sent' AND e.contact_id = d.contact_id)`
-	args := []any{id}
+		WHERE d.campaign_id = ? AND d.status = 'sent' AND d.contact_id IN (
+			SELECT contact_id FROM deliveries WHERE campaign_id = ? AND status = 'sent'
+			EXCEPT SELECT contact_id FROM events WHERE campaign_id = ? AND kind = 'sent')`
+	args := []any{id, id, id}
 	if len(deliveryIDs) > 0 {
-		q += ` AND d.id IN (?)`
+		q = `INSERT INTO events (delivery_id, contact_id, campaign_id, kind, occurred_at)
+		SELECT d.id, d.contact_id, d.campaign_id, 'sent', d.sent_at FROM deliveries d
+		WHERE d.id IN (?) AND d.status = 'sent' AND NOT EXISTS (SELECT 1 FROM events e
+			WHERE e.campaign_id = d.campaign_id AND e.kind = 'sent' AND e.contact_id = d.contact_id)`
 		var err error
-		if q, args, err = sqlx.In(q, id, deliveryIDs); err != nil {
+		if q, args, err = sqlx.In(q, deliveryIDs); err != nil {
 			return err
 		}
 	}
@@ -429,4 +455,15 @@ func (db *DB) ListDeliveries(ctx context.Context, id, after int64, limit int) ([
 			MessageID: r.MessageID, SentAt: utcPtr(r.SentAt), CreatedAt: r.CreatedAt.UTC()}
 	}
 	return out, nil
+}
+
+// truncateText cuts s to at most n bytes without splitting a UTF-8 rune.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

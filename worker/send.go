@@ -33,9 +33,13 @@ type SenderConfig struct {
 	Templates templates.Options
 	Logger    *slog.Logger
 	Metrics   *Metrics
-	// Chunk is how many deliveries one claim takes (default 50). A claim is
-	// sent over one connection; its size bounds the rows a dead worker
-	// leaves for the lease sweep.
+	// Links records each message's tracked links before it is sent, so
+	// that its click tokens resolve (default: a recorder over DB).
+	Links *LinkRecorder
+	// Chunk is how many deliveries one claim takes (default 100). A claim
+	// is sent over one connection; its size bounds the rows a dead worker
+	// leaves for the lease sweep. Per-claim statements (the claim, its
+	// contacts, its sent events) are shared by this many messages.
 	Chunk int
 	// Lease is how long a claim holds before the sweep may recover it
 	// (default 30 s); the holder extends it while it sends.
@@ -75,7 +79,7 @@ type Sender struct {
 // NewSender returns a Sender; register it with Register.
 func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Chunk <= 0 {
-		cfg.Chunk = 50
+		cfg.Chunk = 100
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
@@ -94,6 +98,9 @@ func NewSender(cfg SenderConfig) *Sender {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Links == nil {
+		cfg.Links = NewLinkRecorder(store.NewLinks(cfg.DB))
 	}
 	return &Sender{cfg: cfg, log: cfg.Logger, limits: newLimiter(cfg.Redis), preps: map[int64]*prepared{},
 		status: &statusCache{db: cfg.DB, ttl: cfg.StatusEvery, m: map[int64]statusEntry{}}}
@@ -216,6 +223,7 @@ func (h *Sender) SendBatch(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	lo, hi := p.bounds()
+	from := lo
 	conn, err := h.cfg.Pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -236,13 +244,20 @@ func (h *Sender) SendBatch(ctx context.Context, t *asynq.Task) error {
 			continue
 		}
 		token := newToken()
-		claimed, err := h.cfg.DB.ClaimDeliveries(ctx, store.Claim{CampaignID: c.ID, MinID: lo, MaxID: hi, Limit: n, Token: token, Lease: h.cfg.Lease})
+		claimed, err := h.cfg.DB.ClaimDeliveries(ctx, store.Claim{CampaignID: c.ID, MinID: from, MaxID: hi, Limit: n, Token: token, Lease: h.cfg.Lease})
 		if err != nil {
 			return err
 		}
 		if len(claimed) == 0 {
-			break
+			if from == lo {
+				break
+			}
+			from = lo // once more from the start, for deferred rows that came due
+			continue
 		}
+		// The next claim starts after this one, so that it does not walk
+		// the index entries of the rows this run already sent.
+		from = claimed[len(claimed)-1].ID + 1
 		sent, err := h.sendClaim(ctx, conn, c, prep, token, claimed)
 		if len(sent) > 0 {
 			if eerr := h.cfg.DB.InsertMissingSentEvents(context.WithoutCancel(ctx), c.ID, sent...); eerr != nil {
@@ -253,7 +268,7 @@ func (h *Sender) SendBatch(ctx context.Context, t *asynq.Task) error {
 			return h.stopResult(err)
 		}
 	}
-	if _, err := h.cfg.DB.FailExpired(ctx, c.ID, h.cfg.MaxAge); err != nil {
+	if _, err := h.cfg.DB.FailExpired(ctx, c.ID, lo, hi, h.cfg.MaxAge); err != nil {
 		return err
 	}
 	next, ok, err := h.cfg.DB.NextDeferred(ctx, c.ID, lo, hi)
@@ -381,6 +396,12 @@ func (h *Sender) deliver(ctx context.Context, conn *mailer.Conn, c *campaign.Cam
 		Sender: prep.sender, Delivery: d.ID})
 	if err != nil {
 		o.Status, o.Reason = campaign.DeliveryFailed, "render: "+err.Error()
+		return o, buf, false
+	}
+	// A click on a link that was not recorded would find nothing: record
+	// before the message can reach anyone.
+	if err := h.cfg.Links.Record(ctx, c.ID, d.ID, msg.Links); err != nil {
+		o.Status, o.NextAttemptAt, o.Reason = campaign.DeliveryDeferred, h.now().Add(h.backoff(d.Attempts)), "record links: "+err.Error()
 		return o, buf, false
 	}
 	m, err := h.cfg.Composer.ComposeTo(buf[:0], mailer.Draft{Sender: prep.sender, ToEmail: ct.Email, ToName: ct.FullName(),

@@ -47,11 +47,19 @@ CREATE TABLE deliveries (
     updated_at      DATETIME NOT NULL,
     UNIQUE (campaign_id, contact_id)
 );
+-- Every status change of a delivery (two per message: the claim and the
+-- outcome) writes a new entry into each index whose key or predicate it
+-- touches, so deliveries has only the indexes the send path needs.
+-- Claims, deferred retries, cancel and completion scan the unfinished rows
+-- of one campaign in id order (queries repeat the predicate so that
+-- SQLite uses the index too).
 CREATE INDEX deliveries_pending ON deliveries (campaign_id, id)
     WHERE status IN ('queued', 'deferred', 'sending');
-CREATE INDEX deliveries_lease ON deliveries (lease_until) WHERE status = 'sending';
-CREATE INDEX deliveries_campaign_status ON deliveries (campaign_id, status);
+-- The rows in flight, by claim: a holder's lease and release, and the
+-- lease sweep, which reads this whole (small) index.
 CREATE INDEX deliveries_claim ON deliveries (claim) WHERE status = 'sending';
+-- No index on (campaign_id, status): progress counts read the campaign's
+-- rows through the (campaign_id, contact_id) key.
 
 -- +goose Down
 DROP TABLE deliveries;
