@@ -1,14 +1,19 @@
 // Package admin is Funnel's admin service: the REST API under /api/v1 that
-// marketers, sales people and integrators use. Every route authenticates
-// the caller and checks its role.
+// integrators use, and the web UI (package admin/ui renders its pages)
+// that marketers and sales people use. Every route, listed in one table
+// (routes.go), authenticates the caller and checks its role: API routes
+// accept a bearer token or a browser session, pages only a session.
 package admin
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 
+	"github.com/funnel-email/funnel/admin/ui"
 	"github.com/funnel-email/funnel/store"
 )
 
@@ -28,6 +33,19 @@ type Config struct {
 	// Outbox, when set, serves GET /api/v1/dev/outbox (funnel dev's
 	// caught messages) to admins and marketers.
 	Outbox http.Handler
+	// Caught, when set, lists funnel dev's caught messages for the
+	// outbox pages of the web UI.
+	Caught func() []ui.Message
+	// PublicURL is where people reach the service; when it is https the
+	// session cookie is marked Secure (it also is for a request that came
+	// over TLS).
+	PublicURL string
+	// SessionTTL is how long a browser session lasts (default 12 hours).
+	SessionTTL time.Duration
+	// AllowPrivateWebhooks lets webhook endpoints point at loopback,
+	// private and link-local addresses (tests, funnel dev, a CRM inside
+	// the network); off, such URLs are refused with 422.
+	AllowPrivateWebhooks bool
 }
 
 // API serves the admin REST API.
@@ -39,10 +57,18 @@ type API struct {
 	uploadDir string
 	outbox    http.Handler
 	mail      Mail
-	mux       *http.ServeMux
-	ctx       context.Context // cancelled by Close; bounds background imports
-	cancel    context.CancelFunc
-	imports   sync.WaitGroup
+	// privateHooks is Config.AllowPrivateWebhooks.
+	privateHooks bool
+	mux          *http.ServeMux
+	ctx          context.Context // cancelled by Close; bounds background imports
+	cancel       context.CancelFunc
+	imports      sync.WaitGroup
+	table        []route
+	pages        *ui.Pages
+	secure       bool // session cookies are Secure
+	ttl          time.Duration
+	openAPICache
+	caught bool // the outbox pages are served
 }
 
 // New returns an API ready to serve. Call Close when the server stops, so
@@ -57,8 +83,15 @@ func New(cfg Config) *API {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &API{
 		db: cfg.DB, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, maxUpload: cfg.MaxUploadBytes,
-		uploadDir: cfg.UploadDir, outbox: cfg.Outbox, mail: cfg.Mail, mux: http.NewServeMux(), ctx: ctx, cancel: cancel,
+		uploadDir: cfg.UploadDir, outbox: cfg.Outbox, mail: cfg.Mail, privateHooks: cfg.AllowPrivateWebhooks, mux: http.NewServeMux(), ctx: ctx, cancel: cancel,
 	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	a.caught = cfg.Caught != nil
+	a.secure = strings.HasPrefix(cfg.PublicURL, "https://")
+	a.ttl = cfg.SessionTTL
+	a.pages = ui.New(ui.Config{DB: cfg.DB, Logger: cfg.Logger, Caught: cfg.Caught})
 	a.routes()
 	return a
 }

@@ -2,13 +2,17 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
 )
 
 type principalKey struct{}
+type sessionKey struct{}
 
 // principalFrom returns the caller authenticated by requireRole.
 func principalFrom(ctx context.Context) *campaign.Principal {
@@ -16,29 +20,91 @@ func principalFrom(ctx context.Context) *campaign.Principal {
 	return p
 }
 
-// requireRole wraps h so that it runs only for a caller with a valid bearer
-// token holding one of roles (admin holds every role). No roles means
-// admin only.
-func (a *API) requireRole(h http.HandlerFunc, roles ...campaign.Role) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || secret == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="funnel"`)
-			a.writeError(w, r, campaign.Errorf(campaign.EUNAUTH, "an API token is required: send Authorization: Bearer <token>"))
-			return
+// sessionFrom returns the browser session of the request, or nil when it
+// came with a bearer token.
+func sessionFrom(ctx context.Context) *store.Session {
+	s, _ := ctx.Value(sessionKey{}).(*store.Session)
+	return s
+}
+
+// unsafeMethod reports whether a request may change state and so needs a
+// CSRF token when it is authenticated by a cookie.
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+// authenticate finds the caller: a bearer token (API routes only) or the
+// session cookie. A cookie-authenticated request that may change state
+// must echo the session's CSRF token in the X-CSRF-Token header or the
+// "csrf" form field, or it is EFORBIDDEN.
+func (a *API) authenticate(r *http.Request, api bool) (*campaign.Principal, *store.Session, error) {
+	if h := r.Header.Get("Authorization"); h != "" && api {
+		secret, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || strings.TrimSpace(secret) == "" {
+			return nil, nil, campaign.Errorf(campaign.EUNAUTH, "Authorization must be Bearer <token>")
 		}
 		p, err := a.db.AuthenticateAPIToken(r.Context(), strings.TrimSpace(secret))
+		return p, nil, err
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		if api {
+			return nil, nil, campaign.Errorf(campaign.EUNAUTH, "an API token is required: send Authorization: Bearer <token>")
+		}
+		return nil, nil, campaign.Errorf(campaign.EUNAUTH, "sign in first")
+	}
+	s, u, err := a.db.FindSession(r.Context(), c.Value)
+	if err != nil {
+		return nil, nil, err
+	}
+	if unsafeMethod(r.Method) {
+		got := r.Header.Get("X-CSRF-Token")
+		if got == "" && !api {
+			got = r.PostFormValue("csrf")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) != 1 {
+			return nil, nil, campaign.Errorf(campaign.EFORBIDDEN, "missing or wrong CSRF token: reload the page and try again")
+		}
+	}
+	return &campaign.Principal{UserID: u.ID, Name: u.Email, Role: u.Role}, s, nil
+}
+
+// requireRole wraps h so that it runs only for a caller holding one of
+// roles (admin holds every role; no roles means admin only). API routes
+// (under /api/) accept a bearer token or a session and answer 401 and 403
+// in the API's error shape; UI routes accept only a session, send a
+// caller without one to the login page and answer 403 with a page.
+func (a *API) requireRole(h http.HandlerFunc, roles ...campaign.Role) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api := strings.HasPrefix(r.URL.Path, "/api/")
+		p, s, err := a.authenticate(r, api)
+		if err == nil && !p.Can(roles...) {
+			err = campaign.Errorf(campaign.EFORBIDDEN, "the %s role may not do this", p.Role)
+		}
 		if err != nil {
-			if campaign.ErrorCode(err) == campaign.EUNAUTH {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="funnel", error="invalid_token"`)
-			}
-			a.writeError(w, r, err)
+			a.denied(w, r, api, err)
 			return
 		}
-		if !p.Can(roles...) {
-			a.writeError(w, r, campaign.Errorf(campaign.EFORBIDDEN, "the %s role may not do this", p.Role))
-			return
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		if s != nil {
+			ctx = context.WithValue(ctx, sessionKey{}, s)
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		h(w, r.WithContext(ctx))
 	})
+}
+
+// denied answers a request that failed authentication or authorization.
+func (a *API) denied(w http.ResponseWriter, r *http.Request, api bool, err error) {
+	code := campaign.ErrorCode(err)
+	switch {
+	case api:
+		if code == campaign.EUNAUTH {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="funnel"`)
+		}
+		a.writeError(w, r, err)
+	case code == campaign.EUNAUTH && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+	default:
+		a.pageError(w, r, statusOf[code], campaign.ErrorMessage(err))
+	}
 }

@@ -2,67 +2,151 @@ package admin
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/funnel-email/funnel/campaign"
 )
 
-// Role sets used by the routes below.
+// Role sets used by the routes below. A nil set means admin only; admin
+// holds every role.
 var (
 	marketers = []campaign.Role{campaign.RoleMarketer}
 	readers   = []campaign.Role{campaign.RoleMarketer, campaign.RoleSales}
+	// everyone is any signed-in user or token.
+	everyone   = []campaign.Role{campaign.RoleMarketer, campaign.RoleSales}
+	adminsOnly []campaign.Role
 )
 
-// routes registers the whole API surface.
-func (a *API) routes() {
-	m := a.mux
-	m.Handle("GET /api/v1/contacts", a.requireRole(a.listContacts, readers...))
-	m.Handle("POST /api/v1/contacts", a.requireRole(a.createContact, marketers...))
-	m.Handle("GET /api/v1/contacts/{id}", a.requireRole(getByID(a, a.db.FindContact), readers...))
-	m.Handle("PATCH /api/v1/contacts/{id}", a.requireRole(a.updateContact, marketers...))
-	m.Handle("DELETE /api/v1/contacts/{id}", a.requireRole(a.deleteByID(a.db.DeleteContact), marketers...))
+// route is one entry of the service's surface. Routes under /api/ accept
+// a bearer token or a session and are described by the OpenAPI document
+// (openapi_routes.go must have an entry for each); other routes are pages
+// of the web UI and accept only a session.
+type route struct {
+	Method  string
+	Pattern string // a ServeMux path pattern
+	// Roles may call the route (admin always may); nil means admin only.
+	Roles []campaign.Role
+	// Public routes need no credentials (login page, static assets,
+	// the OpenAPI document).
+	Public  bool
+	Handler http.HandlerFunc
+}
 
-	m.Handle("POST /api/v1/imports", a.requireRole(a.createImport, marketers...))
-	m.Handle("GET /api/v1/imports/{id}", a.requireRole(getByID(a, a.db.FindImport), marketers...))
+// key is the route's ServeMux pattern, "METHOD /path".
+func (r route) key() string { return r.Method + " " + r.Pattern }
 
-	m.Handle("GET /api/v1/segments", a.requireRole(a.listSegments, marketers...))
-	m.Handle("POST /api/v1/segments", a.requireRole(a.createSegment, marketers...))
-	m.Handle("POST /api/v1/segments/preview", a.requireRole(a.previewSegment, marketers...))
-	m.Handle("GET /api/v1/segments/{id}", a.requireRole(a.getSegment, marketers...))
-	m.Handle("PATCH /api/v1/segments/{id}", a.requireRole(a.updateSegment, marketers...))
-	m.Handle("DELETE /api/v1/segments/{id}", a.requireRole(a.deleteByID(a.db.DeleteSegment), marketers...))
-	m.Handle("GET /api/v1/segments/{id}/contacts", a.requireRole(a.listSegmentContacts, marketers...))
-	m.Handle("POST /api/v1/attributes/{key}/index", a.requireRole(a.indexAttribute, marketers...))
+// api reports whether the route belongs to the REST API.
+func (r route) api() bool { return strings.HasPrefix(r.Pattern, "/api/") }
 
-	m.Handle("GET /api/v1/templates", a.requireRole(a.listTemplates, marketers...))
-	m.Handle("POST /api/v1/templates", a.requireRole(a.createTemplate, marketers...))
-	m.Handle("GET /api/v1/templates/{id}", a.requireRole(getByID(a, a.db.FindTemplate), marketers...))
-	m.Handle("PATCH /api/v1/templates/{id}", a.requireRole(a.updateTemplate, marketers...))
-	m.Handle("DELETE /api/v1/templates/{id}", a.requireRole(a.deleteByID(a.db.DeleteTemplate), marketers...))
-	m.Handle("POST /api/v1/templates/{id}/preview", a.requireRole(a.previewTemplate, marketers...))
-	m.Handle("POST /api/v1/templates/{id}/test", a.requireRole(a.testTemplate, marketers...))
+// routeTable is the whole surface of the admin service, as data: the mux,
+// the route-by-role test and the OpenAPI document all read it. Add a route
+// here, then its description in openapi_routes.go.
+func (a *API) routeTable() []route {
+	rs := []route{
+		{"GET", "/api/v1/contacts", readers, false, a.listContacts},
+		{"POST", "/api/v1/contacts", marketers, false, a.createContact},
+		{"GET", "/api/v1/contacts/{id}", readers, false, getByID(a, a.db.FindContact)},
+		{"PATCH", "/api/v1/contacts/{id}", marketers, false, a.updateContact},
+		{"DELETE", "/api/v1/contacts/{id}", marketers, false, a.deleteByID(a.db.DeleteContact)},
 
-	m.Handle("GET /api/v1/campaigns", a.requireRole(a.listCampaigns, marketers...))
-	m.Handle("POST /api/v1/campaigns", a.requireRole(a.createCampaign, marketers...))
-	m.Handle("GET /api/v1/campaigns/{id}", a.requireRole(a.getCampaign, marketers...))
-	m.Handle("PATCH /api/v1/campaigns/{id}", a.requireRole(a.updateCampaign, marketers...))
-	m.Handle("DELETE /api/v1/campaigns/{id}", a.requireRole(a.deleteByID(a.db.DeleteCampaign), marketers...))
-	m.Handle("GET /api/v1/campaigns/{id}/deliveries", a.requireRole(a.listDeliveries, marketers...))
-	m.Handle("POST /api/v1/campaigns/{id}/schedule", a.requireRole(a.scheduleCampaign, marketers...))
-	m.Handle("POST /api/v1/campaigns/{id}/send", a.requireRole(a.sendCampaign, marketers...))
-	m.Handle("POST /api/v1/campaigns/{id}/pause", a.requireRole(a.transition(campaign.Pause), marketers...))
-	m.Handle("POST /api/v1/campaigns/{id}/resume", a.requireRole(a.transition(campaign.Resume), marketers...))
-	m.Handle("POST /api/v1/campaigns/{id}/cancel", a.requireRole(a.transition(campaign.Cancel), marketers...))
-	m.Handle("POST /api/v1/campaigns/{id}/duplicate", a.requireRole(a.duplicateCampaign, marketers...))
+		{"POST", "/api/v1/imports", marketers, false, a.createImport},
+		{"GET", "/api/v1/imports/{id}", marketers, false, getByID(a, a.db.FindImport)},
 
-	m.Handle("GET /api/v1/settings/sender", a.requireRole(a.getSender, marketers...))
-	m.Handle("PUT /api/v1/settings/sender", a.requireRole(a.putSender))
+		{"GET", "/api/v1/segments", marketers, false, a.listSegments},
+		{"POST", "/api/v1/segments", marketers, false, a.createSegment},
+		{"POST", "/api/v1/segments/preview", marketers, false, a.previewSegment},
+		{"GET", "/api/v1/segments/{id}", marketers, false, a.withETag("segments", a.getSegment)},
+		{"PATCH", "/api/v1/segments/{id}", marketers, false, a.withETag("segments", a.ifMatch(a.segmentETag, a.updateSegment))},
+		{"DELETE", "/api/v1/segments/{id}", marketers, false, a.deleteByID(a.db.DeleteSegment)},
+		{"GET", "/api/v1/segments/{id}/contacts", marketers, false, a.listSegmentContacts},
+		{"POST", "/api/v1/attributes/{key}/index", marketers, false, a.indexAttribute},
 
-	if a.outbox != nil {
-		m.Handle("GET /api/v1/dev/outbox", a.requireRole(a.outbox.ServeHTTP, marketers...))
+		{"GET", "/api/v1/templates", marketers, false, a.listTemplates},
+		{"POST", "/api/v1/templates", marketers, false, a.createTemplate},
+		{"GET", "/api/v1/templates/{id}", marketers, false, a.withETag("templates", getByID(a, a.db.FindTemplate))},
+		{"PATCH", "/api/v1/templates/{id}", marketers, false, a.withETag("templates", a.ifMatch(a.templateETag, a.updateTemplate))},
+		{"DELETE", "/api/v1/templates/{id}", marketers, false, a.deleteByID(a.db.DeleteTemplate)},
+		{"POST", "/api/v1/templates/{id}/preview", marketers, false, a.previewTemplate},
+		{"POST", "/api/v1/templates/{id}/test", marketers, false, a.testTemplate},
+
+		{"GET", "/api/v1/campaigns", marketers, false, a.listCampaigns},
+		{"POST", "/api/v1/campaigns", marketers, false, a.createCampaign},
+		{"GET", "/api/v1/campaigns/{id}", marketers, false, a.withETag("campaigns", a.getCampaign)},
+		{"PATCH", "/api/v1/campaigns/{id}", marketers, false, a.withETag("campaigns", a.ifMatch(a.campaignETag, a.updateCampaign))},
+		{"DELETE", "/api/v1/campaigns/{id}", marketers, false, a.deleteByID(a.db.DeleteCampaign)},
+		{"GET", "/api/v1/campaigns/{id}/deliveries", marketers, false, a.listDeliveries},
+		{"POST", "/api/v1/campaigns/{id}/schedule", marketers, false, a.scheduleCampaign},
+		{"POST", "/api/v1/campaigns/{id}/send", marketers, false, a.sendCampaign},
+		{"POST", "/api/v1/campaigns/{id}/pause", marketers, false, a.transition(campaign.Pause)},
+		{"POST", "/api/v1/campaigns/{id}/resume", marketers, false, a.transition(campaign.Resume)},
+		{"POST", "/api/v1/campaigns/{id}/cancel", marketers, false, a.transition(campaign.Cancel)},
+		{"POST", "/api/v1/campaigns/{id}/duplicate", marketers, false, a.duplicateCampaign},
+
+		{"GET", "/api/v1/settings/sender", marketers, false, a.getSender},
+		{"PUT", "/api/v1/settings/sender", adminsOnly, false, a.putSender},
+
+		{"GET", "/api/v1/me", everyone, false, a.getMe},
+		{"GET", "/api/v1/users", adminsOnly, false, a.listUsers},
+		{"POST", "/api/v1/users", adminsOnly, false, a.createUser},
+		{"GET", "/api/v1/tokens", everyone, false, a.listTokens},
+		{"POST", "/api/v1/tokens", everyone, false, a.createToken},
+		{"DELETE", "/api/v1/tokens/{id}", everyone, false, a.revokeToken},
+		{"GET", "/api/v1/openapi.json", nil, true, a.serveOpenAPI},
 	}
+	rs = append(rs, a.handoffRoutes()...) // scoring, leads, engaged, webhooks: admin/leads.go
+	if a.outbox != nil {
+		rs = append(rs, route{"GET", "/api/v1/dev/outbox", marketers, false, a.outbox.ServeHTTP})
+	}
+	return append(rs, a.uiRoutes()...)
+}
 
+// uiRoutes are the pages of the web UI. Unlike the API they accept only
+// a session; a GET without one is sent to the login page.
+func (a *API) uiRoutes() []route {
+	p := a.pages
+	rs := []route{
+		{"GET", "/login", nil, true, a.loginPage},
+		{"POST", "/login", nil, true, a.login},
+		{"POST", "/logout", everyone, false, a.logout},
+		{"GET", "/static/{file...}", nil, true, p.Static},
+		{"GET", "/{$}", everyone, false, a.page(p.Dashboard)},
+		{"GET", "/tokens", everyone, false, a.page(p.Tokens)},
+		{"GET", "/contacts", readers, false, a.page(p.Contacts)},
+		{"GET", "/contacts/import", marketers, false, a.page(p.Import)},
+		{"GET", "/contacts/{id}", readers, false, a.page(p.Contact)},
+		{"GET", "/segments", marketers, false, a.page(p.Segments)},
+		{"GET", "/segments/new", marketers, false, a.page(p.Segment)},
+		{"GET", "/segments/{id}", marketers, false, a.page(p.Segment)},
+		{"GET", "/templates", marketers, false, a.page(p.Templates)},
+		{"GET", "/templates/new", marketers, false, a.page(p.Template)},
+		{"GET", "/templates/{id}", marketers, false, a.page(p.Template)},
+		{"GET", "/campaigns", marketers, false, a.page(p.Campaigns)},
+		{"GET", "/campaigns/new", marketers, false, a.page(p.NewCampaign)},
+		{"GET", "/campaigns/{id}", marketers, false, a.page(p.Campaign)},
+		{"GET", "/leads", readers, false, a.page(p.Leads)},
+		{"GET", "/leads/{id}", readers, false, a.page(p.Lead)},
+	}
+	if a.caught {
+		rs = append(rs,
+			route{"GET", "/outbox", marketers, false, a.page(p.Outbox)},
+			route{"GET", "/outbox/{id}", marketers, false, a.page(p.OutboxMessage)},
+			route{"GET", "/outbox/{id}/html", marketers, false, p.OutboxHTML})
+	}
+	return rs
+}
+
+// routes registers the route table on the mux.
+func (a *API) routes() {
+	a.table = a.routeTable()
+	for _, rt := range a.table {
+		if rt.Public {
+			a.mux.Handle(rt.key(), rt.Handler)
+			continue
+		}
+		a.mux.Handle(rt.key(), a.requireRole(rt.Handler, rt.Roles...))
+	}
 	// Anything else under /api/ is a JSON 404 rather than the mux's text page.
-	m.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, campaign.Errorf(campaign.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	}))
 }

@@ -19,9 +19,13 @@ func (r Role) Valid() bool {
 
 // Principal is the authenticated caller of a request.
 type Principal struct {
+	// TokenID is the API token used, or 0 for a browser session.
 	TokenID int64
-	Name    string
-	Role    Role
+	// UserID is the user acting, or 0 for a token that belongs to no user
+	// (a bootstrap token).
+	UserID int64
+	Name   string
+	Role   Role
 }
 
 // Can reports whether the principal holds one of the given roles. Admin

@@ -64,9 +64,15 @@ func (db *DB) AuthenticateAPIToken(ctx context.Context, secret string) (*campaig
 	if !strings.HasPrefix(secret, tokenPrefix) {
 		return nil, campaign.Errorf(campaign.EUNAUTH, "invalid API token")
 	}
-	var t APIToken
-	err := db.GetContext(ctx, &t, db.rebind(`SELECT id, name, role, prefix, created_at, last_used_at, revoked_at
-		FROM api_tokens WHERE hash = ?`), hashToken(secret))
+	var t struct {
+		APIToken
+		UserID   *int64     `db:"user_id"`
+		Disabled *time.Time `db:"disabled_at"`
+	}
+	// A token of a disabled user stops working with the user.
+	err := db.GetContext(ctx, &t, db.rebind(`SELECT t.id, t.name, t.role, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
+		t.user_id, u.disabled_at
+		FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.hash = ?`), hashToken(secret))
 	if err != nil {
 		if e := notFound(err, "invalid API token"); campaign.ErrorCode(e) == campaign.ENOTFOUND {
 			return nil, campaign.Errorf(campaign.EUNAUTH, "invalid API token")
@@ -76,13 +82,16 @@ func (db *DB) AuthenticateAPIToken(ctx context.Context, secret string) (*campaig
 	if t.RevokedAt != nil {
 		return nil, campaign.Errorf(campaign.EUNAUTH, "API token has been revoked")
 	}
+	if t.Disabled != nil {
+		return nil, campaign.Errorf(campaign.EUNAUTH, "the user of this API token is disabled")
+	}
 	now := db.now()
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > time.Minute {
 		if _, err := db.ExecContext(ctx, db.rebind(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`), now, t.ID); err != nil {
 			return nil, fmt.Errorf("record API token use: %w", err)
 		}
 	}
-	return &campaign.Principal{TokenID: t.ID, Name: t.Name, Role: t.Role}, nil
+	return &campaign.Principal{TokenID: t.ID, UserID: deref(t.UserID), Name: t.Name, Role: t.Role}, nil
 }
 
 // ListAPITokens returns every token record, newest first.

@@ -1,0 +1,253 @@
+// Funnel's web UI: forms send JSON to the REST API with the session's
+// CSRF token and show the API's errors next to their fields.
+"use strict";
+(function () {
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  async function api(method, url, body, headers) {
+    const h = Object.assign({ "X-CSRF-Token": csrf, "Accept": "application/json" }, headers || {});
+    let payload = body;
+    if (body !== undefined && !(body instanceof FormData)) {
+      h["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const res = await fetch(url, { method, headers: h, body: payload, credentials: "same-origin" });
+    let data = null;
+    if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
+    return { status: res.status, ok: res.ok, data, headers: res.headers };
+  }
+
+  function clearErrors(form) {
+    form.querySelectorAll("[data-error-for]").forEach(e => { e.hidden = true; e.textContent = ""; });
+    form.querySelectorAll("[aria-invalid]").forEach(e => e.removeAttribute("aria-invalid"));
+    const fe = form.querySelector(".form-error"); if (fe) { fe.hidden = true; fe.textContent = ""; }
+  }
+
+  // showErrors puts each detail next to its field (line errors as a list
+  // that names the line), and the message at the top of the form.
+  function showErrors(form, err) {
+    const details = (err && err.details) || [];
+    let placed = 0;
+    details.forEach(d => {
+      const field = (d.field || "").split(/[.\[]/)[0];
+      const slot = form.querySelector('[data-error-for="' + field + '"]');
+      if (!slot) return;
+      placed++;
+      const text = (d.line ? "Line " + d.line + (d.column ? ", column " + d.column : "") + ": " : "") + d.message;
+      if (slot.tagName === "OL") {
+        const li = document.createElement("li"); li.textContent = text; slot.appendChild(li);
+      } else {
+        slot.textContent = slot.textContent ? slot.textContent + " " + text : text;
+      }
+      slot.hidden = false;
+      const input = form.querySelector('[name="' + field + '"]');
+      if (input) { input.setAttribute("aria-invalid", "true"); if (slot.id) input.setAttribute("aria-describedby", slot.id); }
+      if (d.line && input && input.tagName === "TEXTAREA") markLine(input, d.line);
+    });
+    const fe = form.querySelector(".form-error");
+    if (fe && (placed === 0 || placed < details.length || details.length === 0)) {
+      fe.textContent = (err && err.message) || "Something went wrong.";
+      fe.hidden = false;
+    }
+    const first = form.querySelector('[aria-invalid="true"]');
+    if (first) first.focus();
+  }
+
+  // markLine selects the line of a textarea that an error names.
+  function markLine(ta, line) {
+    const lines = ta.value.split("\n");
+    let start = 0;
+    for (let i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
+    const end = start + (lines[line - 1] || "").length;
+    ta.setSelectionRange(start, end);
+  }
+
+  function formBody(form) {
+    const body = {};
+    form.querySelectorAll("input[name], textarea[name], select[name]").forEach(el => {
+      if (el.type === "checkbox") {
+        if (el.hasAttribute("data-int-list")) {
+          body[el.name] = body[el.name] || [];
+          if (el.checked) body[el.name].push(parseInt(el.value, 10));
+        } else { body[el.name] = el.checked; }
+        return;
+      }
+      let v = el.value;
+      if (el.hasAttribute("data-int")) v = v === "" ? 0 : parseInt(v, 10);
+      if (el.hasAttribute("data-list")) v = v.split(",").map(s => s.trim()).filter(Boolean);
+      if (el.type === "datetime-local") v = v ? new Date(v).toISOString() : "";
+      body[el.name] = v;
+    });
+    return body;
+  }
+
+  document.querySelectorAll("form[data-api-form]").forEach(form => {
+    form.addEventListener("submit", async ev => {
+      ev.preventDefault();
+      if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+      clearErrors(form);
+      const btn = form.querySelector('button[type="submit"]'); if (btn) btn.disabled = true;
+      const headers = {};
+      if (form.dataset.etag) headers["If-Match"] = form.dataset.etag;
+      try {
+        const res = await api(form.dataset.method || "POST", form.dataset.action, formBody(form), headers);
+        if (!res.ok) {
+          const err = res.data && res.data.error;
+          if (res.status === 412) err.message = "Someone else changed this since you opened it. Copy your changes, reload the page and apply them again.";
+          showErrors(form, err);
+          return;
+        }
+        if (res.headers.get("ETag")) form.dataset.etag = res.headers.get("ETag");
+        form.dispatchEvent(new CustomEvent("funnel:saved", { detail: res.data }));
+        if (form.hasAttribute("data-refresh")) document.dispatchEvent(new CustomEvent("funnel:refresh"));
+        if (form.dataset.next) {
+          const id = res.data && res.data.id;
+          window.location.assign(form.dataset.next.replace("{id}", id));
+        } else if (form.dataset.done) {
+          const d = form.querySelector(".done"); if (d) { d.textContent = form.dataset.done; d.hidden = false; }
+        }
+      } catch (e) {
+        showErrors(form, { message: "Could not reach the server: " + e.message });
+      } finally { if (btn) btn.disabled = false; }
+    });
+  });
+
+  // Segment rule: a live count while typing.
+  document.querySelectorAll("textarea[data-live-count]").forEach(ta => {
+    const out = document.getElementById("count");
+    const form = ta.form;
+    let timer = null, seq = 0;
+    const run = async () => {
+      const mine = ++seq;
+      if (!ta.value.trim()) { out.textContent = ""; return; }
+      const res = await api("POST", "/api/v1/segments/preview", { text: ta.value });
+      if (mine !== seq) return;
+      const slot = form.querySelector('[data-error-for="text"]');
+      if (res.ok) {
+        slot.hidden = true; ta.removeAttribute("aria-invalid");
+        out.textContent = res.data.count.toLocaleString() + " contacts match";
+      } else {
+        out.textContent = "";
+        const e = res.data && res.data.error, d = e && e.details && e.details[0];
+        slot.textContent = d ? (d.line ? "Line " + d.line + ", column " + d.column + ": " : "") + d.message : (e ? e.message : "invalid rule");
+        slot.hidden = false; ta.setAttribute("aria-invalid", "true");
+      }
+    };
+    ta.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 300); });
+    run();
+  });
+
+  // Template preview beside the editor.
+  const editor = document.querySelector("form[data-preview]");
+  const pform = document.querySelector("form[data-preview-form]");
+  if (editor && pform) {
+    const frame = document.getElementById("preview-frame");
+    const subject = document.getElementById("preview-subject");
+    const preview = async () => {
+      clearErrors(pform);
+      const raw = pform.contact_id.value.trim();
+      const res = await api("POST", editor.dataset.preview, { contact_id: raw ? parseInt(raw, 10) || -1 : 0 });
+      if (!res.ok) { showErrors(pform, res.data && res.data.error); return; }
+      subject.textContent = "Subject: " + res.data.subject;
+      frame.srcdoc = res.data.html;
+    };
+    pform.addEventListener("submit", ev => { ev.preventDefault(); preview(); });
+    editor.addEventListener("funnel:saved", preview);
+    preview();
+  }
+
+  // CSV import with a progress bar and the row errors.
+  const imp = document.querySelector("form[data-import]");
+  if (imp) {
+    imp.addEventListener("submit", async ev => {
+      ev.preventDefault();
+      clearErrors(imp);
+      const fd = new FormData(imp);
+      const res = await api("POST", "/api/v1/imports", fd);
+      if (!res.ok) { showErrors(imp, res.data && res.data.error); return; }
+      const box = document.getElementById("import-progress"); box.hidden = false;
+      const bar = document.getElementById("import-bar"), status = document.getElementById("import-status");
+      const poll = async () => {
+        const r = await api("GET", "/api/v1/imports/" + res.data.id);
+        const d = r.data, s = d.stats || {};
+        bar.max = d.bytes_total || 1; bar.value = s.bytes_read || 0;
+        status.textContent = d.status + ": " + (s.rows_read || 0) + " rows read, " + (s.inserted || 0) + " added, " +
+          (s.updated || 0) + " updated, " + (s.invalid || 0) + " rejected." + (d.failure ? " " + d.failure : "");
+        const errs = s.errors || [];
+        if (errs.length) {
+          const t = document.getElementById("import-errors"); t.hidden = false;
+          const tb = t.querySelector("tbody"); tb.textContent = "";
+          errs.forEach(e => {
+            const tr = document.createElement("tr");
+            [e.line, e.field || "", e.message].forEach(v => { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
+            tb.appendChild(tr);
+          });
+        }
+        if (d.status === "running") setTimeout(poll, 400);
+        else { bar.value = bar.max; box.dataset.done = d.status; }
+      };
+      poll();
+    });
+  }
+
+  // Live campaign progress.
+  const live = document.querySelector("[data-campaign-live]");
+  if (live) {
+    const id = live.dataset.campaignLive;
+    const tick = async () => {
+      const r = await api("GET", "/api/v1/campaigns/" + id);
+      if (!r.ok) return;
+      const p = r.data.progress || {}, c = p.counts || {};
+      live.querySelectorAll("[data-count]").forEach(el => {
+        const k = el.dataset.count; el.textContent = k === "audience" ? (p.audience || 0) : (c[k] || 0);
+      });
+      const bar = document.getElementById("sent-bar"); bar.max = p.audience || 1; bar.value = c.sent || 0;
+      const st = document.getElementById("status"); st.textContent = r.data.status; st.className = "badge " + r.data.status;
+      // The status decides which controls apply.
+      document.querySelectorAll("[data-when]").forEach(el => {
+        const on = el.dataset.when.split(" ").includes(r.data.status);
+        if (el.tagName === "FORM") el.querySelectorAll("button").forEach(b => { b.disabled = !on; });
+        else el.hidden = !on;
+      });
+      clearTimeout(timer);
+      if (["scheduled", "sending", "paused"].includes(r.data.status)) timer = setTimeout(tick, 1000);
+    };
+    let timer = setTimeout(tick, 1000);
+    document.addEventListener("funnel:refresh", tick);
+  }
+
+  // Times in the viewer's zone.
+  document.querySelectorAll("time.local[datetime]").forEach(t => {
+    if (t.dateTime) t.textContent = new Date(t.dateTime).toLocaleString();
+  });
+  document.querySelectorAll("[data-tz]").forEach(e => { e.textContent = Intl.DateTimeFormat().resolvedOptions().timeZone; });
+
+  // API tokens.
+  const tokens = document.querySelector("table[data-tokens]");
+  if (tokens) {
+    const load = async () => {
+      const r = await api("GET", "/api/v1/tokens");
+      const tb = tokens.querySelector("tbody"); tb.textContent = "";
+      (r.data.tokens || []).forEach(t => {
+        const tr = document.createElement("tr");
+        [t.name, t.user_email || "(bootstrap)", t.prefix + "…", new Date(t.created_at).toLocaleString(),
+         t.last_used_at ? new Date(t.last_used_at).toLocaleString() : "never"].forEach(v => {
+          const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+        });
+        const td = document.createElement("td"), b = document.createElement("button");
+        b.textContent = "Revoke"; b.className = "danger"; b.setAttribute("aria-label", "Revoke " + t.name);
+        b.addEventListener("click", async () => {
+          if (!window.confirm("Revoke " + t.name + "? Programs using it stop working.")) return;
+          await api("DELETE", "/api/v1/tokens/" + t.id); load();
+        });
+        td.appendChild(b); tr.appendChild(td); tb.appendChild(tr);
+      });
+    };
+    document.querySelector("form[data-token-create]").addEventListener("funnel:saved", ev => {
+      document.getElementById("secret").textContent = ev.detail.secret;
+      document.getElementById("new-secret").hidden = false;
+      load();
+    });
+    load();
+  }
+})();

@@ -1,0 +1,204 @@
+// Package ui renders the pages of Funnel's web UI: server-side
+// html/template pages with embedded CSS and a little JavaScript, no build
+// step. Pages read from the store; every change goes through the REST API
+// (fetch with the session's CSRF token), so the UI and the API cannot
+// disagree about validation: API errors are shown next to their field.
+//
+// Package admin authenticates and authorizes every page before a handler
+// here runs, and puts the Viewer in the request context.
+package ui
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
+)
+
+//go:embed templates/*.html static/*
+var files embed.FS
+
+// Viewer is the signed-in user looking at a page.
+type Viewer struct {
+	UserID int64
+	Email  string
+	Role   campaign.Role
+	// CSRF is the session's token; pages put it in forms and in a meta
+	// tag that app.js sends as X-CSRF-Token.
+	CSRF string
+}
+
+// Can reports whether the viewer holds one of roles (admin holds all).
+func (v *Viewer) Can(roles ...string) bool {
+	if v == nil {
+		return false
+	}
+	if v.Role == campaign.RoleAdmin {
+		return true
+	}
+	for _, r := range roles {
+		if string(v.Role) == r {
+			return true
+		}
+	}
+	return false
+}
+
+type viewerKey struct{}
+
+// WithViewer returns ctx carrying v.
+func WithViewer(ctx context.Context, v *Viewer) context.Context {
+	return context.WithValue(ctx, viewerKey{}, v)
+}
+
+func viewerFrom(ctx context.Context) *Viewer {
+	v, _ := ctx.Value(viewerKey{}).(*Viewer)
+	return v
+}
+
+// Message is a message caught by funnel dev's SMTP catcher.
+type Message struct {
+	ID         int64
+	From       string
+	To         []string
+	Subject    string
+	ReceivedAt time.Time
+	Raw        []byte
+}
+
+// Config holds what the pages need. DB and Logger are required.
+type Config struct {
+	DB     *store.DB
+	Logger *slog.Logger
+	// Caught lists caught messages; nil hides the outbox pages.
+	Caught func() []Message
+}
+
+// Pages renders the UI's pages.
+type Pages struct {
+	db     *store.DB
+	log    *slog.Logger
+	caught func() []Message
+	pages  map[string]*template.Template
+	static http.Handler
+}
+
+// New parses the embedded templates; a template error panics, since the
+// templates are part of the binary and tested.
+func New(cfg Config) *Pages {
+	funcs := template.FuncMap{
+		"when": func(t any) string {
+			switch v := t.(type) {
+			case time.Time:
+				return v.UTC().Format("2006-01-02 15:04 UTC")
+			case *time.Time:
+				if v == nil {
+					return "—"
+				}
+				return v.UTC().Format("2006-01-02 15:04 UTC")
+			}
+			return ""
+		},
+		"iso": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.UTC().Format(time.RFC3339)
+		},
+		"percent": func(n, of int64) int64 {
+			if of <= 0 {
+				return 0
+			}
+			return n * 100 / of
+		},
+		"join": strings.Join,
+		"etag": func(kind string, id int64, t time.Time) string {
+			return fmt.Sprintf(`"%s-%d-%d"`, kind, id, t.UnixNano())
+		},
+	}
+	p := &Pages{db: cfg.DB, log: cfg.Logger, caught: cfg.Caught, pages: map[string]*template.Template{}}
+	names, _ := fs.Glob(files, "templates/*.html")
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		p.pages[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(files, "templates/layout.html", n))
+	}
+	sub, _ := fs.Sub(files, "static")
+	p.static = http.StripPrefix("/static/", http.FileServerFS(sub))
+	return p
+}
+
+// pageData is what every page template receives.
+type pageData struct {
+	Title  string
+	Nav    string
+	Viewer *Viewer
+	Outbox bool
+	Data   any
+}
+
+// render writes a page with the security headers every page has. The
+// CSP allows no inline script; the previews of messages are in sandboxed
+// iframes.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, data any) {
+	var buf bytes.Buffer
+	err := p.pages[name].ExecuteTemplate(&buf, "layout", pageData{Title: title, Nav: nav, Viewer: viewerFrom(r.Context()), Outbox: p.caught != nil, Data: data})
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "could not render the page", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src * data:; style-src 'self' 'unsafe-inline'; frame-src 'self'; frame-ancestors 'none'; form-action 'self'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// LoginForm is the sign-in form with its errors.
+type LoginForm struct {
+	Email, Next, CSRF         string
+	Error                     string
+	EmailError, PasswordError string
+}
+
+// Login renders the sign-in page.
+func (p *Pages) Login(w http.ResponseWriter, r *http.Request, status int, form LoginForm) {
+	p.render(w, r, status, "login", "Sign in", "", form)
+}
+
+// Error renders an error page with the given status.
+func (p *Pages) Error(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	p.render(w, r, status, "error", http.StatusText(status), "", map[string]any{"Status": status, "Message": msg})
+}
+
+// Static serves the embedded CSS and JavaScript.
+func (p *Pages) Static(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	p.static.ServeHTTP(w, r)
+}
+
+// fail renders err as a page: its domain status, or 500 (logged).
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := map[string]int{campaign.ENOTFOUND: 404, campaign.EINVALID: 422, campaign.EFORBIDDEN: 403}[campaign.ErrorCode(err)]
+	if status == 0 {
+		p.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
+		p.Error(w, r, http.StatusInternalServerError, "Something went wrong; it has been logged.")
+		return
+	}
+	p.Error(w, r, status, campaign.ErrorMessage(err))
+}
