@@ -30,9 +30,13 @@ type Config struct {
 	PreviousSecrets string // FUNNEL_PREVIOUS_SECRETS
 	BounceDomain    string // FUNNEL_BOUNCE_DOMAIN: the VERP envelope sender's domain
 	DKIMKeys        string // FUNNEL_DKIM_KEYS: domain:selector:/path/to/key.pem, comma-separated
-	Addr            string // FUNNEL_ADDR: the HTTP listen address
-	LogLevel        string // FUNNEL_LOG_LEVEL
-	LogFormat       string // FUNNEL_LOG_FORMAT
+	// WebhookAllowPrivate ("1") lets webhooks target loopback and private
+	// networks, which are refused by default so that a webhook cannot
+	// probe the servers around Funnel.
+	WebhookAllowPrivate string // FUNNEL_WEBHOOK_ALLOW_PRIVATE
+	Addr                string // FUNNEL_ADDR: the HTTP listen address
+	LogLevel            string // FUNNEL_LOG_LEVEL
+	LogFormat           string // FUNNEL_LOG_FORMAT
 }
 
 // setting describes one configuration value.
@@ -54,6 +58,7 @@ func (c *Config) settings(defaultAddr string) []setting {
 		{&c.PreviousSecrets, "FUNNEL_PREVIOUS_SECRETS", "", "", ""},
 		{&c.BounceDomain, "FUNNEL_BOUNCE_DOMAIN", "bounce-domain", "", "domain of the bounce (VERP) addresses; default: the public URL's host"},
 		{&c.DKIMKeys, "FUNNEL_DKIM_KEYS", "dkim-keys", "", "DKIM keys as domain:selector:/path/key.pem, comma-separated"},
+		{&c.WebhookAllowPrivate, "FUNNEL_WEBHOOK_ALLOW_PRIVATE", "", "", ""},
 		{&c.Addr, "FUNNEL_ADDR", "addr", defaultAddr, "HTTP listen address"},
 		{&c.LogLevel, "FUNNEL_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error"},
 		{&c.LogFormat, "FUNNEL_LOG_FORMAT", "log-format", "text", "log format: text or json"},
@@ -128,6 +133,9 @@ func (c *Config) validate(needs need) error {
 		if len(s) < minSecretLength {
 			bad("FUNNEL_PREVIOUS_SECRETS", "secret %d must be at least %d characters", i+1, minSecretLength)
 		}
+	}
+	if v := c.WebhookAllowPrivate; v != "" && v != "0" && v != "1" {
+		bad("FUNNEL_WEBHOOK_ALLOW_PRIVATE", "%q is not 0 or 1", v)
 	}
 	if _, err := c.dkimKeySpecs(); err != nil {
 		bad("FUNNEL_DKIM_KEYS", "%v", err)

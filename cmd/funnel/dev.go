@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/funnel-email/funnel/admin"
+	"github.com/funnel-email/funnel/admin/ui"
 	"github.com/funnel-email/funnel/campaign"
 	"github.com/funnel-email/funnel/demo"
 	"github.com/funnel-email/funnel/ops"
@@ -84,12 +85,16 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var demoUsers []string
 	if *seed {
 		res, err := demo.Seed(ctx, db, 1000)
 		if err != nil {
 			return err
 		}
 		log.Info("demo data", "contacts_added", res.Contacts, "templates_added", res.Templates)
+		if demoUsers, err = createDemoUsers(ctx, db); err != nil {
+			return err
+		}
 	}
 
 	ln, err := listen(cfg.Addr)
@@ -110,22 +115,39 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := ops.NewRegistry()
-	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, 10, 30*time.Second)
+	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, 10, 30*time.Second, true) // webhooks may reach a local receiver
 	if err != nil {
 		return err
 	}
 	defer stopSending()
-	api := admin.New(admin.Config{DB: db, Logger: log, Outbox: catcher, Mail: mail})
+	stopEvents, err := startEventWriter(ctx, cfg, c.getenv, db, rdb, log)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
+	api := admin.New(admin.Config{DB: db, Logger: log, Outbox: catcher, Mail: mail, PublicURL: cfg.PublicURL,
+		Caught: caughtMessages(catcher), AllowPrivateWebhooks: true})
 	defer api.Close()
 	mux := http.NewServeMux()
 	ops.Register(mux, reg, readinessChecks(db, rdb))
-	mux.Handle("/api/", ops.Instrument(reg, api))
+	tr, err := startTracking(cfg, c.getenv, db, rdb, log, reg)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	routes := http.NewServeMux() // the admin surface and the tracking endpoints (/t/, /u/, /v/)
+	routes.Handle("/", api)
+	mountTracking(routes, tr.handler)
+	mux.Handle("/", ops.Instrument(reg, routes))
 	return serveHTTP(ctx, ln, mux, log, func(a net.Addr) {
 		base := "http://" + a.String()
 		fmt.Fprintf(c.stdout, "Funnel dev is running (Ctrl-C stops it).\n"+
 			"  admin:     %s\n  API token: %s\n  database:  %s\n  SMTP:      %s (every message is caught: %s/api/v1/dev/outbox)\n"+
 			"Try: curl -H 'Authorization: Bearer %s' %s/api/v1/contacts\n",
 			base, token, cfg.DatabaseURL, catcher.Addr(), base, token, base)
+		if len(demoUsers) > 0 {
+			fmt.Fprintf(c.stdout, "Sign in at %s/login as %s, password %s\n", base, strings.Join(demoUsers, ", "), demoPassword)
+		}
 	})
 }
 
@@ -193,4 +215,34 @@ func devSecret(cfg Config) (string, error) {
 		return "", fmt.Errorf("write dev secret: %w", err)
 	}
 	return secret, nil
+}
+
+// demoPassword is the password of the demo users: funnel dev runs on a
+// laptop, and --demo is for trying the UI.
+const demoPassword = "funnel-demo-password"
+
+// createDemoUsers makes admin@, marketer@ and sales@example.com with
+// demoPassword, skipping those that exist, and returns their emails.
+func createDemoUsers(ctx context.Context, db *store.DB) ([]string, error) {
+	var emails []string
+	for _, r := range []campaign.Role{campaign.RoleAdmin, campaign.RoleMarketer, campaign.RoleSales} {
+		u := &campaign.User{Email: string(r) + "@example.com", Name: "Demo " + string(r), Role: r}
+		if err := db.CreateUser(ctx, u, demoPassword); err != nil && campaign.ErrorCode(err) != campaign.ECONFLICT {
+			return nil, fmt.Errorf("create demo user %s: %w", u.Email, err)
+		}
+		emails = append(emails, u.Email)
+	}
+	return emails, nil
+}
+
+// caughtMessages lists the catcher's messages for the UI's outbox pages.
+func caughtMessages(s *outbox.Server) func() []ui.Message {
+	return func() []ui.Message {
+		msgs := s.Messages()
+		out := make([]ui.Message, len(msgs))
+		for i, m := range msgs {
+			out[i] = ui.Message{ID: m.ID, From: m.From, To: m.To, Subject: m.Subject, ReceivedAt: m.ReceivedAt, Raw: m.Raw}
+		}
+		return out
+	}
 }

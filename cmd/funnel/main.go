@@ -47,10 +47,12 @@ var commandSummaries = [][2]string{
 	{"dev", "run everything in one process on SQLite and in-process Redis and SMTP"},
 	{"serve", "run the admin API (production, stateless: run many)"},
 	{"work", "run a background worker (production: run many)"},
+	{"track", "serve only the tracking endpoints (production, stateless: run many)"},
 	{"migrate", "apply pending database migrations"},
 	{"import", "import contacts from a CSV file"},
 	{"segment", "count the contacts a segment rule selects"},
 	{"attribute", "index a contact attribute that segments filter on"},
+	{"user", "create a user who signs in to the web UI"},
 	{"version", "print the version"},
 }
 
@@ -62,6 +64,8 @@ func newCommand(name string, e env) command {
 		return &serveCommand{env: e}
 	case "work":
 		return &workCommand{env: e}
+	case "track":
+		return &trackCommand{env: e}
 	case "migrate":
 		return &migrateCommand{env: e}
 	case "import":
@@ -70,6 +74,8 @@ func newCommand(name string, e env) command {
 		return &segmentCommand{env: e}
 	case "attribute":
 		return &attributeCommand{env: e}
+	case "user":
+		return &userCommand{env: e, stdin: os.Stdin}
 	case "version":
 		return &versionCommand{env: e}
 	}

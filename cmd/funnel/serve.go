@@ -59,12 +59,21 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	api := admin.New(admin.Config{DB: db, Logger: log, Mail: mail})
+	api := admin.New(admin.Config{DB: db, Logger: log, Mail: mail, PublicURL: cfg.PublicURL,
+		AllowPrivateWebhooks: cfg.WebhookAllowPrivate == "1"})
 	defer api.Close()
 	mux := http.NewServeMux()
 	reg := ops.NewRegistry()
 	ops.Register(mux, reg, readinessChecks(db, rdb))
-	mux.Handle("/api/", ops.Instrument(reg, api))
+	tr, err := startTracking(cfg, c.getenv, db, rdb, log, reg)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	routes := http.NewServeMux() // the admin surface and the tracking endpoints (/t/, /u/, /v/)
+	routes.Handle("/", api)
+	mountTracking(routes, tr.handler)
+	mux.Handle("/", ops.Instrument(reg, routes))
 	return serveHTTP(ctx, ln, mux, log, func(a net.Addr) { log.Info("serving admin API", "addr", a.String()) })
 }
 

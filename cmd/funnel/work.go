@@ -54,11 +54,17 @@ func (c *workCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := ops.NewRegistry()
-	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, *concurrency, *lease)
+	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, *concurrency, *lease,
+		cfg.WebhookAllowPrivate == "1")
 	if err != nil {
 		return err
 	}
 	defer stopSending()
+	stopEvents, err := startEventWriter(ctx, cfg, c.getenv, db, rdb, log)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
 	mux := http.NewServeMux()
 	ops.Register(mux, reg, readinessChecks(db, rdb))
 	return serveHTTP(ctx, ln, mux, log, func(a net.Addr) { log.Info("worker running", "ops_addr", a.String()) })
@@ -69,7 +75,7 @@ func (c *workCommand) Run(ctx context.Context, args []string) error {
 // shuts them down gracefully: no new SMTP transaction starts, those in
 // flight finish and are recorded, the rest is handed back to the queue.
 func startSending(ctx context.Context, cfg Config, db *store.DB, rdb redis.UniversalClient, log *slog.Logger,
-	reg prometheus.Registerer, concurrency int, lease time.Duration) (*worker.Server, func(), error) {
+	reg prometheus.Registerer, concurrency int, lease time.Duration, privateHooks bool) (*worker.Server, func(), error) {
 	tm, err := newTemplateMail(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -89,6 +95,10 @@ func startSending(ctx context.Context, cfg Config, db *store.DB, rdb redis.Unive
 		Logger: log, Metrics: worker.NewMetrics(reg), Lease: lease, Stopping: w.Stopping(),
 	})
 	sender.Register(w)
+	// Scoring and webhook delivery: every worker runs a scorer; the scoring
+	// cursor in the database serializes them.
+	hooks := worker.NewWebhooks(worker.WebhookConfig{DB: db, Redis: rdb, Logger: log, AllowPrivate: privateHooks})
+	hooks.Register(w)
 	if err := w.Start(); err != nil {
 		return nil, nil, err
 	}
@@ -99,11 +109,17 @@ func startSending(ctx context.Context, cfg Config, db *store.DB, rdb redis.Unive
 		defer wg.Done()
 		(&worker.Reconciler{DB: db, Client: client, Sender: sender, Logger: log}).Run(rctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		(&worker.Scorer{DB: db, Webhooks: hooks, Logger: log}).Run(rctx)
+	}()
 	return w, func() {
 		cancel()
 		wg.Wait()
 		w.Shutdown()
 		pool.Close()
 		client.Close()
+		hooks.Close()
 	}, nil
 }
