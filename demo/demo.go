@@ -83,10 +83,15 @@ var Template = campaign.Template{
 <p>On the {{ .Attr "plan" | default "free" }} plan? <a href="https://northwind.example/pricing" data-funnel-intent="pricing">Compare plans</a>.</p>`,
 }
 
+// SegmentText is the demo segment: the rule a marketer would type.
+const SegmentText = `tag "customer" and attr.country = "DE"`
+
 // Result says what Seed added.
 type Result struct {
 	Contacts  int
 	Templates int
+	Segments  int
+	Campaigns int
 }
 
 // Seed fills an empty database with the demo sender, template and n
@@ -115,11 +120,25 @@ func Seed(ctx context.Context, db *store.DB, n int) (Result, error) {
 		}
 	}
 	t := Template
-	if err := db.CreateTemplate(ctx, &t); err != nil && campaign.ErrorCode(err) != campaign.ECONFLICT {
+	if err := db.CreateTemplate(ctx, &t); err != nil {
 		return res, fmt.Errorf("seed template: %w", err)
-	} else if err == nil {
-		res.Templates++
 	}
+	res.Templates++
+	rule, err := campaign.ParseRule(SegmentText)
+	if err != nil {
+		return res, fmt.Errorf("seed segment: %w", err)
+	}
+	seg := &campaign.Segment{Name: "Customers in Germany", Rule: rule}
+	if err := db.CreateSegment(ctx, seg); err != nil {
+		return res, fmt.Errorf("seed segment: %w", err)
+	}
+	res.Segments++
+	c := &campaign.Campaign{Name: "Product update for German customers", TemplateID: t.ID, SegmentIDs: []int64{seg.ID},
+		FromName: Sender.FromName, FromEmail: Sender.FromEmail, ReplyTo: Sender.ReplyTo}
+	if err := db.CreateCampaign(ctx, c); err != nil {
+		return res, fmt.Errorf("seed campaign: %w", err)
+	}
+	res.Campaigns++
 	return res, nil
 }
 

@@ -3,6 +3,7 @@ package demo_test
 import (
 	"testing"
 
+	"github.com/funnel-email/funnel/campaign"
 	"github.com/funnel-email/funnel/demo"
 	"github.com/funnel-email/funnel/mailer"
 	"github.com/funnel-email/funnel/store"
@@ -14,15 +15,19 @@ import (
 func TestSeedFillsAnEmptyDatabaseOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		res, err := demo.Seed(t.Context(), db, 50)
-		if err != nil || res.Contacts != 50 || res.Templates != 1 {
+		if err != nil || res != (demo.Result{Contacts: 50, Templates: 1, Segments: 1, Campaigns: 1}) {
 			t.Fatalf("first seed: %+v %v", res, err)
 		}
 		again, err := demo.Seed(t.Context(), db, 50)
-		if err != nil || again.Contacts != 0 || again.Templates != 0 {
+		if err != nil || again != (demo.Result{}) {
 			t.Fatalf("second seed added %+v %v", again, err)
 		}
 		if n, _ := db.CountContacts(t.Context()); n != 50 {
 			t.Errorf("contacts = %d, want 50", n)
+		}
+		rule, _ := campaign.ParseRule(demo.SegmentText)
+		if n, err := db.CountSegment(t.Context(), rule); err != nil || n == 0 {
+			t.Errorf("the demo segment selects %d contacts (%v); a new user's first campaign would reach no one", n, err)
 		}
 	})
 }

@@ -39,7 +39,7 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 		"Run the admin API, the worker and an SMTP catcher in one process, on a SQLite file and an in-process Redis.\n"+
 			"Nothing leaves the machine: every message lands in the outbox (GET /api/v1/dev/outbox).")
 	cfg.bind(fs, c.getenv, "127.0.0.1:8080")
-	seed := fs.Bool("demo", false, "seed about 1,000 demo contacts into an empty database")
+	seed := fs.Bool("demo", false, "seed an empty database with 1,000 contacts, a sender, a template, a segment, a draft campaign and demo users")
 	smtpAddr := fs.String("smtp-addr", "127.0.0.1:2525", "listen address of the SMTP catcher")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,7 +91,8 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		log.Info("demo data", "contacts_added", res.Contacts, "templates_added", res.Templates)
+		log.Info("demo data", "contacts_added", res.Contacts, "templates_added", res.Templates,
+			"segments_added", res.Segments, "campaigns_added", res.Campaigns)
 		if demoUsers, err = createDemoUsers(ctx, db); err != nil {
 			return err
 		}
