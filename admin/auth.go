@@ -78,9 +78,6 @@ func (a *API) requireRole(h http.HandlerFunc, roles ...campaign.Role) http.Handl
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api := strings.HasPrefix(r.URL.Path, "/api/")
 		p, s, err := a.authenticate(r, api)
-		if err == nil && !p.Can(roles...) {
-			err = campaign.Errorf(campaign.EFORBIDDEN, "the %s role may not do this", p.Role)
-		}
 		if err != nil {
 			a.denied(w, r, api, err)
 			return
@@ -89,7 +86,15 @@ func (a *API) requireRole(h http.HandlerFunc, roles ...campaign.Role) http.Handl
 		if s != nil {
 			ctx = context.WithValue(ctx, sessionKey{}, s)
 		}
-		h(w, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		if !p.Can(roles...) {
+			// The 403 page still shows the signed-in user's navigation.
+			a.page(func(w http.ResponseWriter, r *http.Request) {
+				a.denied(w, r, api, campaign.Errorf(campaign.EFORBIDDEN, "the %s role may not do this", p.Role))
+			})(w, r)
+			return
+		}
+		h(w, r)
 	})
 }
 

@@ -291,7 +291,11 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any) {
 		if name == "" {
 			name = f.Name
 		}
-		props[name] = g.schema(f.Type)
+		ps := g.schema(f.Type)
+		if typ, ok := ps["type"].(string); ok && f.Type.Kind() == reflect.Pointer {
+			ps["type"] = []string{typ, "null"} // a nil pointer encodes as null
+		}
+		props[name] = ps
 	}
 }
 

@@ -125,6 +125,7 @@ func (a *API) uiRoutes() []route {
 		{"GET", "/campaigns/{id}", marketers, false, a.page(p.Campaign)},
 		{"GET", "/leads", readers, false, a.page(p.Leads)},
 		{"GET", "/leads/{id}", readers, false, a.page(p.Lead)},
+		{"GET", "/users", adminsOnly, false, a.page(p.Users)},
 	}
 	if a.caught {
 		rs = append(rs,

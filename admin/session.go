@@ -139,6 +139,11 @@ func (a *API) startSession(w http.ResponseWriter, r *http.Request, u *campaign.U
 	if err := a.db.ClearLoginFailures(r.Context(), u.Email); err != nil {
 		return err
 	}
+	// Sweep ended sessions and old failures here: logins are rare enough
+	// for one indexed DELETE each, and no background job is needed.
+	if _, err := a.db.DeleteExpiredSessions(r.Context(), 24*time.Hour); err != nil {
+		return err
+	}
 	_, secret, err := a.db.CreateSession(r.Context(), u.ID, a.ttl, clientIP(r), r.UserAgent())
 	if err != nil {
 		return err

@@ -10,8 +10,10 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
 )
 
 func pathID(r *http.Request) (int64, error) {
@@ -53,7 +55,12 @@ func (p *Pages) Dashboard(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	data := map[string]any{"Contacts": n}
+	weekLeads, err := p.db.ListLeads(r.Context(), campaign.LeadFilter{Since: time.Now().Add(-7 * 24 * time.Hour), Limit: 500})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	data := map[string]any{"Contacts": n, "LeadsThisWeek": len(weekLeads)}
 	if viewerFrom(r.Context()).Can("marketer") {
 		rows, err := p.campaignRows(r, 10)
 		if err != nil {
@@ -92,11 +99,15 @@ func (p *Pages) Contact(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		events, err = p.db.ContactEvents(r.Context(), id)
 	}
+	var score *campaign.ScoreReport
+	if err == nil {
+		score, err = p.db.ContactScore(r.Context(), id)
+	}
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "contact", c.Email, "contacts", map[string]any{"Contact": c, "Events": events})
+	p.render(w, r, http.StatusOK, "contact", c.Email, "contacts", map[string]any{"Contact": c, "Events": events, "Score": score})
 }
 
 // Import shows the CSV upload form; app.js uploads and polls progress.
@@ -217,12 +228,22 @@ func (p *Pages) Campaign(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	rep, err := p.db.CampaignReport(r.Context(), id)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	leads, err := p.db.CampaignLeads(r.Context(), id)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
 	counts := map[string]int64{}
 	for k, v := range pr.Counts {
 		counts[string(k)] = v
 	}
 	p.render(w, r, http.StatusOK, "campaign", c.Name, "campaigns", map[string]any{"Campaign": c, "Progress": pr, "Counts": counts,
-		"Template": t, "Editable": c.Status.Editable(),
+		"Template": t, "Editable": c.Status.Editable(), "Report": rep, "Chart": hourChart(rep.Hours), "Leads": leads,
 		"Cancellable": c.Status != campaign.StatusSent && c.Status != campaign.StatusCancelled && c.Status != campaign.StatusFailed})
 }
 
@@ -351,4 +372,35 @@ func (s *stripNewlines) Read(p []byte) (int, error) {
 		}
 	}
 	return j, err
+}
+
+// chartBar is one hour of the engagement chart, scaled to 0-100.
+type chartBar struct {
+	Hour          time.Time
+	Opens, Clicks int64
+	OpenH, ClickH int64
+	X             int
+}
+
+// hourChart scales hourly counts for the SVG bar chart on the report.
+func hourChart(hours []store.HourCount) []chartBar {
+	var peak int64 = 1
+	for _, h := range hours {
+		peak = max(peak, h.Opens, h.Clicks)
+	}
+	out := make([]chartBar, len(hours))
+	for i, h := range hours {
+		out[i] = chartBar{Hour: h.Hour, Opens: h.Opens, Clicks: h.Clicks, OpenH: h.Opens * 100 / peak, ClickH: h.Clicks * 100 / peak, X: i * 24}
+	}
+	return out
+}
+
+// Users lists the users for an admin, with a form to add one.
+func (p *Pages) Users(w http.ResponseWriter, r *http.Request) {
+	us, err := p.db.ListUsers(r.Context(), "")
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "users", "Users", "users", us)
 }

@@ -121,6 +121,10 @@ func New(cfg Config) *Pages {
 			return n * 100 / of
 		},
 		"join": strings.Join,
+		"add":  func(a, b int) int { return a + b },
+		"sub":  func(a, b int64) int64 { return a - b },
+		"mul":  func(a, b int) int { return a * b },
+		"max":  func(a, b int) int { return max(a, b) },
 		"etag": func(kind string, id int64, t time.Time) string {
 			return fmt.Sprintf(`"%s-%d-%d"`, kind, id, t.UnixNano())
 		},

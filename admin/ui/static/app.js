@@ -125,7 +125,7 @@
       const slot = form.querySelector('[data-error-for="text"]');
       if (res.ok) {
         slot.hidden = true; ta.removeAttribute("aria-invalid");
-        out.textContent = res.data.count.toLocaleString() + " contacts match";
+        out.textContent = res.data.count.toLocaleString() + (res.data.count === 1 ? " contact matches" : " contacts match");
       } else {
         out.textContent = "";
         const e = res.data && res.data.error, d = e && e.details && e.details[0];
