@@ -6,11 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wneessen/go-mail"
@@ -182,7 +184,32 @@ func (c *Conn) Rate() float64 { return c.s.cfg.Rate }
 // during DATA, before the final reply, is Transport: the server did not
 // confirm the message, so it is retried (a server that accepted it but
 // could not answer is the one case SMTP cannot tell apart).
+//
+// A reused connection that fails at MAIL before any reply, with an end
+// of file or a reset, was closed by the server while it sat idle: Send
+// then redials once and runs the transaction again, since nothing of
+// this message can have been accepted.
 func (c *Conn) Send(ctx context.Context, m *Message) error {
+	reused := c.sc != nil
+	err := c.send(ctx, m)
+	if reused && closedWhileIdle(err) {
+		err = c.send(ctx, m)
+	}
+	return err
+}
+
+// closedWhileIdle says whether err is a MAIL that got no reply because
+// the connection was closed or reset by the peer.
+func closedWhileIdle(err error) bool {
+	var se *SendError
+	if !errors.As(err, &se) || se.Stage != "mail" || se.Code != 0 {
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func (c *Conn) send(ctx context.Context, m *Message) error {
 	if c.sc == nil {
 		sc, err := c.s.client.DialToSMTPClientWithContext(ctx)
 		if err != nil {
@@ -190,6 +217,12 @@ func (c *Conn) Send(ctx context.Context, m *Message) error {
 		}
 		c.sc, c.sent = sc, 0
 		c.chunked, c.mailParams = chunking(sc)
+		// A message and its commands then leave in one write (one
+		// syscall, one wake-up of the server) instead of a first 4 KB
+		// and the rest: the connection's own 4 KB buffer is passed
+		// through whole, since a large write on an empty bufio.Writer
+		// goes straight to the socket.
+		sc.Text.W = bufio.NewWriterSize(flushThrough{sc.Text.W}, 32<<10)
 	}
 	if err := c.sc.UpdateDeadline(c.s.cfg.Timeout); err != nil {
 		c.drop()
@@ -349,6 +382,18 @@ func (c *Conn) Release() {
 		default:
 		}
 	})
+}
+
+// flushThrough writes to w and flushes it at once: an outer, larger
+// buffer decides when bytes reach the socket.
+type flushThrough struct{ w *bufio.Writer }
+
+func (f flushThrough) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.w.Flush()
+	}
+	return n, err
 }
 
 var crlfDot = []byte("\n.")

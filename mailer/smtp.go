@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wneessen/go-mail"
@@ -42,63 +44,140 @@ type Config struct {
 	TLSConfig *tls.Config
 }
 
-// ParseSMTPURL parses smtp://[user[:password]@]host[:port][?tls=none|opportunistic|mandatory]
+// ParseSMTPURL parses one SMTP URL, smtp://[user[:password]@]host[:port][?tls=none|opportunistic|mandatory]
 // or smtps://[user[:password]@]host[:port]. smtp:// defaults to port 25 and
 // tls=mandatory; smtps:// to port 465. User and password are URL-decoded.
 // Errors never repeat the password.
+//
+// s may also be a list for ParseSMTPServers: then every URL is checked
+// and the first one's Config is returned (a single-connection Sender,
+// such as test sends, uses the first server).
 func ParseSMTPURL(s string) (Config, error) {
+	servers, err := ParseSMTPServers(s)
+	if err != nil {
+		return Config{}, err
+	}
+	return servers[0].Config, nil
+}
+
+// ParseSMTPServers parses a comma-separated list of SMTP URLs (see
+// ParseSMTPURL), each with optional pool parameters: weight=N (share of
+// the messages, default 1), max_conns=N (connections open at most;
+// 0 leaves the Pool's default) and rate=N (messages per second across all
+// workers; 0 is no limit). A comma inside a password is written %2C.
+// With several URLs, an error names the URL's position (1-based); errors
+// never repeat a password. Servers with the same host and port get
+// distinct Names.
+func ParseSMTPServers(s string) ([]ServerConfig, error) {
+	parts := strings.Split(s, ",")
+	var servers []ServerConfig
+	seen := map[string]bool{}
+	for i, part := range parts {
+		sc, err := parseServer(strings.TrimSpace(part))
+		if err != nil {
+			if len(parts) > 1 {
+				return nil, fmt.Errorf("URL %d of %d: %w", i+1, len(parts), err)
+			}
+			return nil, err
+		}
+		name := net.JoinHostPort(sc.Host, strconv.Itoa(sc.Port))
+		if seen[name] {
+			sc.Name = fmt.Sprintf("%s#%d", name, i+1)
+		}
+		seen[name] = true
+		servers = append(servers, sc)
+	}
+	return servers, nil
+}
+
+func parseServer(s string) (ServerConfig, error) {
+	if s == "" {
+		return ServerConfig{}, errors.New("SMTP URL is empty")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return Config{}, errors.New("SMTP URL is not a URL of the form smtp://user:password@host:port")
+		return ServerConfig{}, errors.New("SMTP URL is not a URL of the form smtp://user:password@host:port")
 	}
-	var c Config
-	switch u.Scheme {
-	case "smtp":
-		c.Port, c.TLS = 25, TLSMandatory
-	case "smtps":
-		c.Port, c.TLS = 465, TLSImplicit
+	var sc ServerConfig
+	switch {
+	case u.Scheme == "smtp":
+		sc.Port, sc.TLS = 25, TLSMandatory
+	case u.Scheme == "smtps":
+		sc.Port, sc.TLS = 465, TLSImplicit
+	case strings.Contains(s, "://"):
+		return ServerConfig{}, fmt.Errorf("SMTP URL scheme %q: want smtp or smtps", u.Scheme)
 	default:
-		return Config{}, fmt.Errorf("SMTP URL scheme %q: want smtp or smtps", u.Scheme)
+		// Not echoed: a piece without "://" may be the tail of a password
+		// that held a raw comma.
+		return ServerConfig{}, errors.New("SMTP URL does not start with smtp:// or smtps:// (write a comma in a password as %2C)")
 	}
-	if c.Host = u.Hostname(); c.Host == "" {
-		return Config{}, fmt.Errorf("SMTP URL %s has no host", u.Redacted())
+	if sc.Host = u.Hostname(); sc.Host == "" {
+		return ServerConfig{}, fmt.Errorf("SMTP URL %s has no host", u.Redacted())
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
-			return Config{}, fmt.Errorf("SMTP URL %s: port %q is not a number from 1 to 65535", u.Redacted(), p)
+			return ServerConfig{}, fmt.Errorf("SMTP URL %s: port %q is not a number from 1 to 65535", u.Redacted(), p)
 		}
-		c.Port = n
+		sc.Port = n
 	}
 	if u.User != nil {
-		c.Username = u.User.Username()
-		c.Password, _ = u.User.Password()
+		sc.Username = u.User.Username()
+		sc.Password, _ = u.User.Password()
 	}
 	if u.Path != "" && u.Path != "/" {
-		return Config{}, fmt.Errorf("SMTP URL %s: unexpected path %q", u.Redacted(), u.Path)
+		return ServerConfig{}, fmt.Errorf("SMTP URL %s: unexpected path %q", u.Redacted(), u.Path)
 	}
-	if err := c.parseQuery(u); err != nil {
-		return Config{}, err
+	if err := sc.parseQuery(u); err != nil {
+		return ServerConfig{}, err
 	}
-	return c, nil
+	return sc, nil
 }
 
-func (c *Config) parseQuery(u *url.URL) error {
-	for k, v := range u.Query() {
-		if k != "tls" {
-			return fmt.Errorf("SMTP URL %s: unknown parameter %q (only tls is known)", u.Redacted(), k)
-		}
-		if u.Scheme == "smtps" {
-			return fmt.Errorf("SMTP URL %s: smtps is always TLS; use smtp:// with tls=%s", u.Redacted(), v[0])
-		}
-		switch m := TLSMode(v[len(v)-1]); m {
-		case TLSNone, TLSOpportunistic, TLSMandatory:
-			c.TLS = m
+func (sc *ServerConfig) parseQuery(u *url.URL) error {
+	for k, vs := range u.Query() {
+		v := vs[len(vs)-1]
+		var err error
+		switch k {
+		case "tls":
+			if u.Scheme == "smtps" {
+				return fmt.Errorf("SMTP URL %s: smtps is always TLS; use smtp:// with tls=%s", u.Redacted(), v)
+			}
+			err = sc.parseTLS(v)
+		case "weight":
+			sc.Weight, err = parseCount(v, 1)
+		case "max_conns":
+			sc.MaxConns, err = parseCount(v, 1)
+		case "rate":
+			sc.Rate, err = strconv.ParseFloat(v, 64)
+			if err != nil || sc.Rate < 0 || math.IsInf(sc.Rate, 0) || math.IsNaN(sc.Rate) {
+				err = errors.New("want messages per second, a number of at least 0")
+			}
 		default:
-			return fmt.Errorf("SMTP URL %s: tls=%q: want none, opportunistic or mandatory", u.Redacted(), v[len(v)-1])
+			return fmt.Errorf("SMTP URL %s: unknown parameter %q (known: tls, weight, max_conns, rate)", u.Redacted(), k)
+		}
+		if err != nil {
+			return fmt.Errorf("SMTP URL %s: %s=%q: %w", u.Redacted(), k, v, err)
 		}
 	}
 	return nil
+}
+
+func (c *Config) parseTLS(v string) error {
+	switch m := TLSMode(v); m {
+	case TLSNone, TLSOpportunistic, TLSMandatory:
+		c.TLS = m
+		return nil
+	}
+	return errors.New("want none, opportunistic or mandatory")
+}
+
+func parseCount(v string, least int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least {
+		return 0, fmt.Errorf("want a whole number of at least %d", least)
+	}
+	return n, nil
 }
 
 // Class says what a failed send means for the delivery.

@@ -1,7 +1,10 @@
 package worker
 
 import (
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynq/x/metrics"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/funnel-email/funnel/campaign"
 	"github.com/funnel-email/funnel/store"
@@ -50,4 +53,21 @@ func (m *Metrics) outcome(o store.Outcome) {
 		reason = "build"
 	}
 	m.messages.WithLabelValues(string(o.Status), reason).Inc()
+}
+
+// RegisterQueueMetrics registers asynq's queue gauges with reg. They are
+// read from Redis at scrape time (a few commands per queue), so every
+// worker reports the same cluster-wide values:
+//
+//	asynq_queue_size{queue}                   tasks in the queue, all states
+//	asynq_tasks_enqueued_total{queue, state}  tasks by state: active, pending,
+//	                                          aggregating, scheduled, retry,
+//	                                          archived, completed
+//	asynq_queue_latency_seconds{queue}        age of the oldest pending task
+//	asynq_queue_paused_total{queue}           1 when the queue is paused
+//
+// and the processed, failed and memory-usage gauges of asynq's x/metrics.
+// A failed read is logged by that package and the scrape omits them.
+func RegisterQueueMetrics(reg prometheus.Registerer, rdb redis.UniversalClient) error {
+	return reg.Register(metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
 }

@@ -13,10 +13,12 @@ import (
 	"github.com/funnel-email/funnel/mailer"
 )
 
-// limiter holds the per-campaign and per-SMTP-server rates in Redis (GCRA
-// via redis_rate), so that they hold across every worker process. Tokens
-// are taken before deliveries are claimed: a worker never holds a lease
-// while it waits for the limit, and waiting never costs an asynq retry.
+// limiter holds the per-campaign, per-SMTP-server and per-recipient-domain
+// rates in Redis (GCRA via redis_rate), so that they hold across every
+// worker process. Campaign and server tokens are taken before deliveries
+// are claimed: a worker never holds a lease while it waits for those
+// limits. A domain token is taken right before the transaction to that
+// recipient (see Sender.waitDomain). Waiting never costs an asynq retry.
 type limiter struct {
 	l *redis_rate.Limiter
 }
@@ -64,4 +66,22 @@ func (l *limiter) take(ctx context.Context, c *campaign.Campaign, conn *mailer.C
 		n = res.Allowed
 	}
 	return n, 0, nil
+}
+
+// takeDomain takes one message of domain's rate, or returns how long to
+// wait before asking again. The burst is one message: the domain sees
+// its messages evenly spaced, whichever workers send them.
+func (l *limiter) takeDomain(ctx context.Context, domain string, rate float64) (time.Duration, error) {
+	if l.l == nil {
+		return 0, nil
+	}
+	key := "funnel:rate:domain:" + domain
+	res, err := l.l.Allow(ctx, key, limitOf(rate, 1))
+	if err != nil {
+		return 0, fmt.Errorf("rate limit %s: %w", key, err)
+	}
+	if res.Allowed == 0 {
+		return max(res.RetryAfter, time.Millisecond), nil
+	}
+	return 0, nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +56,11 @@ type SenderConfig struct {
 	// Stopping, when closed, makes handlers finish the SMTP transaction in
 	// flight, record it, hand the rest back and return (graceful shutdown).
 	Stopping <-chan struct{}
+	// DomainRates caps messages per second to each listed recipient
+	// domain (lower case, such as "gmail.com"), across all workers. A
+	// handler waits for the limit before the transaction to such a
+	// recipient; other domains are not limited.
+	DomainRates map[string]float64
 }
 
 // Sender handles TypeStartCampaign and TypeSendBatch.
@@ -342,17 +348,26 @@ func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.C
 	// at shutdown: an unrecorded outcome would turn into an uncertain row.
 	wctx := context.WithoutCancel(ctx)
 	leaseEnd := h.now().Add(h.cfg.Lease)
+	extend := func() error {
+		if time.Until(leaseEnd) < h.cfg.Lease/2 {
+			if err := h.cfg.DB.ExtendLease(wctx, token, h.cfg.Lease); err != nil {
+				return err
+			}
+			leaseEnd = h.now().Add(h.cfg.Lease)
+		}
+		return nil
+	}
 	var sent []int64
 	buf := make([]byte, 0, 32<<10)
 	for _, d := range claimed {
 		if err := h.checkGo(ctx, c.ID); err != nil {
 			return sent, h.release(wctx, token, err)
 		}
-		if time.Until(leaseEnd) < h.cfg.Lease/2 {
-			if err := h.cfg.DB.ExtendLease(wctx, token, h.cfg.Lease); err != nil {
-				return sent, err
-			}
-			leaseEnd = h.now().Add(h.cfg.Lease)
+		if err := extend(); err != nil {
+			return sent, err
+		}
+		if err := h.waitDomain(ctx, c.ID, d, extend); err != nil {
+			return sent, h.release(wctx, token, err)
 		}
 		o, msgBuf, dialFailed := h.deliver(ctx, conn, c, prep, token, d, buf)
 		buf = msgBuf
@@ -370,6 +385,41 @@ func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.C
 		}
 	}
 	return sent, nil
+}
+
+// waitDomain waits until d's recipient domain allows one more message,
+// before its transaction starts, while the claim's lease is kept and a
+// pause or shutdown is still honoured. Rows that are not sent (inactive
+// contacts) do not wait.
+func (h *Sender) waitDomain(ctx context.Context, id int64, d store.Claimed, extend func() error) error {
+	if len(h.cfg.DomainRates) == 0 || d.Contact == nil || d.Contact.Status != campaign.ContactActive {
+		return nil
+	}
+	domain := domainOf(d.Contact.Email)
+	rate := h.cfg.DomainRates[domain]
+	if rate <= 0 {
+		return nil
+	}
+	for {
+		wait, err := h.limits.takeDomain(ctx, domain, rate)
+		if err != nil || wait == 0 {
+			return err
+		}
+		if err := h.sleep(ctx, wait); err != nil {
+			return err
+		}
+		if err := h.checkGo(ctx, id); err != nil {
+			return err
+		}
+		if err := extend(); err != nil {
+			return err
+		}
+	}
+}
+
+// domainOf is the lower-cased domain of an address.
+func domainOf(email string) string {
+	return strings.ToLower(email[strings.LastIndexByte(email, '@')+1:])
 }
 
 func (h *Sender) release(ctx context.Context, token string, why error) error {

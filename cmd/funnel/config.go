@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +26,9 @@ type Config struct {
 	DatabaseURL string // FUNNEL_DATABASE_URL
 	RedisURL    string // FUNNEL_REDIS_URL
 	SMTPURL     string // FUNNEL_SMTP_URL
+	// DomainRates caps messages per second per recipient domain across
+	// all workers: gmail.com:50,outlook.com:30.
+	DomainRates string // FUNNEL_DOMAIN_RATES
 	PublicURL   string // FUNNEL_PUBLIC_URL: where recipients reach tracking links
 	Secret      string // FUNNEL_SECRET: signs tracking and unsubscribe tokens
 	// PreviousSecrets still verify tokens after a rotation (comma-separated).
@@ -52,7 +57,8 @@ func (c *Config) settings(defaultAddr string) []setting {
 	return []setting{
 		{&c.DatabaseURL, "FUNNEL_DATABASE_URL", "database", "", "database URL: postgres://... or sqlite:PATH"},
 		{&c.RedisURL, "FUNNEL_REDIS_URL", "redis", "", "Redis URL: redis://[:password@]host:port[/db]"},
-		{&c.SMTPURL, "FUNNEL_SMTP_URL", "smtp", "", "SMTP server URL: smtp://user:pass@host:587 or smtps://..."},
+		{&c.SMTPURL, "FUNNEL_SMTP_URL", "smtp", "", "SMTP server URLs, comma-separated: smtp://user:pass@host:587?weight=2&max_conns=10&rate=50 or smtps://..."},
+		{&c.DomainRates, "FUNNEL_DOMAIN_RATES", "domain-rates", "", "messages per second per recipient domain across all workers, e.g. gmail.com:50,outlook.com:30"},
 		{&c.PublicURL, "FUNNEL_PUBLIC_URL", "public-url", "", "public base URL of the tracking endpoints, e.g. https://mail.example.com"},
 		{&c.Secret, "FUNNEL_SECRET", "", "", ""},
 		{&c.PreviousSecrets, "FUNNEL_PREVIOUS_SECRETS", "", "", ""},
@@ -121,6 +127,9 @@ func (c *Config) validate(needs need) error {
 			bad("FUNNEL_SMTP_URL", "%v", err)
 		}
 	}
+	if _, err := c.domainRates(); err != nil {
+		bad("FUNNEL_DOMAIN_RATES", "%v", err)
+	}
 	if needs&needPublicURL != 0 {
 		if err := validatePublicURL(c.PublicURL); err != nil {
 			bad("FUNNEL_PUBLIC_URL", "%v", err)
@@ -175,7 +184,7 @@ func validateSMTPURL(raw string) error {
 	if raw == "" {
 		return errors.New("is empty; set it to smtp://user:pass@host:587")
 	}
-	_, err := mailer.ParseSMTPURL(raw)
+	_, err := mailer.ParseSMTPServers(raw)
 	return err
 }
 
@@ -202,6 +211,28 @@ func (c *Config) previousSecrets() []string {
 		return nil
 	}
 	return strings.Split(c.PreviousSecrets, ",")
+}
+
+// domainRates parses FUNNEL_DOMAIN_RATES: domain:rate pairs,
+// comma-separated, rate in messages per second (more than 0).
+func (c *Config) domainRates() (map[string]float64, error) {
+	if c.DomainRates == "" {
+		return nil, nil
+	}
+	rates := map[string]float64{}
+	for i, item := range strings.Split(c.DomainRates, ",") {
+		domain, rate, ok := strings.Cut(strings.TrimSpace(item), ":")
+		domain = strings.ToLower(strings.TrimSpace(domain))
+		r, err := strconv.ParseFloat(strings.TrimSpace(rate), 64)
+		if !ok || domain == "" || strings.ContainsAny(domain, "@ ") || err != nil || !(r > 0) || math.IsInf(r, 0) {
+			return nil, fmt.Errorf("entry %d %q is not domain:messages-per-second, such as gmail.com:50", i+1, item)
+		}
+		if _, dup := rates[domain]; dup {
+			return nil, fmt.Errorf("entry %d: %s is listed twice", i+1, domain)
+		}
+		rates[domain] = r
+	}
+	return rates, nil
 }
 
 // dkimKeySpec names one DKIM key file.
