@@ -30,6 +30,10 @@ type Config struct {
 	UploadDir string
 	// Mail checks, previews and test-sends templates. Required.
 	Mail Mail
+	// Monitor, when set, is the asynq queue monitor, served to admins under
+	// /monitoring/ (its handler must be rooted there and read-only: the UI
+	// sends no CSRF token, so its writes would be refused anyway).
+	Monitor http.Handler
 	// Outbox, when set, serves GET /api/v1/dev/outbox (funnel dev's
 	// caught messages) to admins and marketers.
 	Outbox http.Handler
@@ -56,6 +60,7 @@ type API struct {
 	maxUpload int64
 	uploadDir string
 	outbox    http.Handler
+	monitor   http.Handler
 	mail      Mail
 	// privateHooks is Config.AllowPrivateWebhooks.
 	privateHooks bool
@@ -83,7 +88,7 @@ func New(cfg Config) *API {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &API{
 		db: cfg.DB, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, maxUpload: cfg.MaxUploadBytes,
-		uploadDir: cfg.UploadDir, outbox: cfg.Outbox, mail: cfg.Mail, privateHooks: cfg.AllowPrivateWebhooks, mux: http.NewServeMux(), ctx: ctx, cancel: cancel,
+		uploadDir: cfg.UploadDir, outbox: cfg.Outbox, monitor: cfg.Monitor, mail: cfg.Mail, privateHooks: cfg.AllowPrivateWebhooks, mux: http.NewServeMux(), ctx: ctx, cancel: cancel,
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour

@@ -127,6 +127,9 @@ func (a *API) uiRoutes() []route {
 		{"GET", "/leads/{id}", readers, false, a.page(p.Lead)},
 		{"GET", "/users", adminsOnly, false, a.page(p.Users)},
 	}
+	if a.monitor != nil {
+		rs = append(rs, route{"GET", "/monitoring/", adminsOnly, false, a.monitor.ServeHTTP})
+	}
 	if a.caught {
 		rs = append(rs,
 			route{"GET", "/outbox", marketers, false, a.page(p.Outbox)},

@@ -29,7 +29,8 @@ type walkAPI struct {
 func newWalkAPI(t *testing.T, db *store.DB) *walkAPI {
 	t.Helper()
 	api := New(Config{DB: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UploadDir: t.TempDir(),
-		Outbox: http.NotFoundHandler(), Caught: func() []ui.Message { return nil }})
+		Outbox: http.NotFoundHandler(), Caught: func() []ui.Message { return nil },
+		Monitor: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "queues") })})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() { srv.Close(); api.Close() })
 	w := &walkAPI{api: api, srv: srv, db: db, users: map[campaign.Role]*campaign.User{}, tokens: map[campaign.Role]string{}}

@@ -126,8 +126,10 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopEvents()
+	monitor, stopMonitor := newMonitor(rdb)
+	defer stopMonitor()
 	api := admin.New(admin.Config{DB: db, Logger: log, Outbox: catcher, Mail: mail, PublicURL: cfg.PublicURL,
-		Caught: caughtMessages(catcher), AllowPrivateWebhooks: true})
+		Caught: caughtMessages(catcher), AllowPrivateWebhooks: true, Monitor: monitor})
 	defer api.Close()
 	mux := http.NewServeMux()
 	ops.Register(mux, reg, readinessChecks(db, rdb))

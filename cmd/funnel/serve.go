@@ -59,8 +59,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	monitor, stopMonitor := newMonitor(rdb)
+	defer stopMonitor()
 	api := admin.New(admin.Config{DB: db, Logger: log, Mail: mail, PublicURL: cfg.PublicURL,
-		AllowPrivateWebhooks: cfg.WebhookAllowPrivate == "1"})
+		AllowPrivateWebhooks: cfg.WebhookAllowPrivate == "1", Monitor: monitor})
 	defer api.Close()
 	mux := http.NewServeMux()
 	reg := ops.NewRegistry()
