@@ -2,12 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/jmoiron/sqlx"
 
 	"github.com/funnel-email/funnel/campaign"
 )
@@ -140,51 +139,45 @@ type TrackedDelivery struct {
 }
 
 // FindDeliveries returns the deliveries among ids that exist, by ID, in
-// two queries however many IDs are asked. Missing IDs are absent from the
+// one query however many IDs are asked. Missing IDs are absent from the
 // map, not an error.
 func (l *Links) FindDeliveries(ctx context.Context, ids []int64) (map[int64]*TrackedDelivery, error) {
 	out := make(map[int64]*TrackedDelivery, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	ids = uniqueIDs(ids)
-	q, args, err := sqlx.In(`SELECT id, campaign_id, contact_id FROM deliveries WHERE id IN (?)`, ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := l.db.QueryContext(ctx, l.db.rebind(q), args...)
+	in, args := l.db.idsIn("d.id", uniqueIDs(ids))
+	// One row per delivery without a list of its own, one per own link
+	// otherwise.
+	rows, err := l.db.QueryContext(ctx, l.db.rebind(`SELECT d.id, d.campaign_id, d.contact_id, dl.link_index, dl.url, dl.intent
+		FROM deliveries d LEFT JOIN delivery_links dl ON dl.delivery_id = d.id WHERE `+in), args...)
 	if err != nil {
 		return nil, fmt.Errorf("find deliveries: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		d := &TrackedDelivery{}
-		if err := rows.Scan(&d.ID, &d.CampaignID, &d.ContactID); err != nil {
+		var (
+			r           TrackedDelivery
+			index       sql.NullInt64
+			url, intent sql.NullString
+		)
+		if err := rows.Scan(&r.ID, &r.CampaignID, &r.ContactID, &index, &url, &intent); err != nil {
 			return nil, fmt.Errorf("find deliveries: %w", err)
 		}
-		out[d.ID] = d
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find deliveries: %w", err)
-	}
-	q, args, err = sqlx.In(`SELECT delivery_id, link_index, url, intent FROM delivery_links WHERE delivery_id IN (?)`, ids)
-	if err != nil {
-		return nil, err
-	}
-	var own []struct {
-		DeliveryID int64 `db:"delivery_id"`
-		Link
-	}
-	if err := l.db.SelectContext(ctx, &own, l.db.rebind(q), args...); err != nil {
-		return nil, fmt.Errorf("find delivery links: %w", err)
-	}
-	for _, r := range own {
-		if d := out[r.DeliveryID]; d != nil {
+		d := out[r.ID]
+		if d == nil {
+			d = &r
+			out[r.ID] = d
+		}
+		if index.Valid {
 			if d.own == nil {
 				d.own = map[int]Link{}
 			}
-			d.own[r.Index] = r.Link
+			d.own[int(index.Int64)] = Link{Index: int(index.Int64), URL: url.String, Intent: intent.String}
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find deliveries: %w", err)
 	}
 	return out, nil
 }

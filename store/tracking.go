@@ -27,11 +27,8 @@ func (db *DB) SentDeliveries(ctx context.Context, ids []int64) (map[int64]SentDe
 	if len(ids) == 0 {
 		return out, nil
 	}
-	q, args, err := sqlx.In(`SELECT id, campaign_id, contact_id, sent_at FROM deliveries WHERE id IN (?)`, uniqueIDs(ids))
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, db.rebind(q), args...)
+	in, args := db.idsIn("id", uniqueIDs(ids))
+	rows, err := db.QueryContext(ctx, db.rebind(`SELECT id, campaign_id, contact_id, sent_at FROM deliveries WHERE `+in), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load deliveries of events: %w", err)
 	}
@@ -51,6 +48,30 @@ func (db *DB) SentDeliveries(ctx context.Context, ids []int64) (map[int64]SentDe
 		out[id] = d
 	}
 	return out, rows.Err()
+}
+
+// idsIn returns the condition "col is one of ids" and its arguments, for
+// a primary-key lookup. On PostgreSQL it is one array parameter, so the
+// statement text is the same for any number of IDs (one prepared
+// statement, not one per batch size, and no list of 2,000 parameters to
+// bind and plan); SQLite gets one parameter per ID. The placeholders are
+// "?" (rebind them).
+func (db *DB) idsIn(col string, ids []int64) (string, []any) {
+	if db.Dialect == Postgres {
+		return col + " = ANY(?::bigint[])", []any{ids}
+	}
+	var b strings.Builder
+	args := make([]any, len(ids))
+	b.WriteString(col + " IN (")
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('?')
+		args[i] = id
+	}
+	b.WriteByte(')')
+	return b.String(), args
 }
 
 // TrackedEvent is an event that came from a tracking request, with that

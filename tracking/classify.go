@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/funnel-email/funnel/campaign"
@@ -137,6 +138,57 @@ func ParseRules(b []byte) (*Rules, error) {
 // concurrent use.
 type Classifier struct {
 	rules *Rules
+
+	mu sync.Mutex
+	ua map[string]uaMatch // matchUA's answers for the User-Agents seen lately
+}
+
+// uaMatch is the first scanner and the first open proxy of the rules
+// whose User-Agent patterns match a User-Agent; the list's length when
+// none does.
+type uaMatch struct{ scanner, proxy int }
+
+// maxUAMemo bounds Classifier.ua; past it the memo starts over. Readers'
+// User-Agents repeat a lot; an attacker's cost no more than this.
+const maxUAMemo = 4096
+
+// matchUA returns the matchers of ua, from the memo when it was seen
+// lately: matching every pattern of the lists was most of the event
+// writer's own CPU time.
+func (c *Classifier) matchUA(ua string) uaMatch {
+	c.mu.Lock()
+	u, ok := c.ua[ua]
+	c.mu.Unlock()
+	if ok {
+		return u
+	}
+	lower := strings.ToLower(ua)
+	u = uaMatch{scanner: firstUA(c.rules.Scanners, lower, ua), proxy: firstUA(c.rules.OpenProxies, lower, ua)}
+	c.mu.Lock()
+	if c.ua == nil || len(c.ua) >= maxUAMemo {
+		c.ua = make(map[string]uaMatch)
+	}
+	c.ua[ua] = u
+	c.mu.Unlock()
+	return u
+}
+
+func firstUA(list []Matcher, lower, ua string) int {
+	for i := range list {
+		if list[i].matchUA(lower, ua) {
+			return i
+		}
+	}
+	return len(list)
+}
+
+func firstIP(list []Matcher, ip netip.Addr) int {
+	for i := range list {
+		if list[i].matchIP(ip) {
+			return i
+		}
+	}
+	return len(list)
 }
 
 // NewClassifier returns a classifier over rules (DefaultRules when nil).
@@ -200,18 +252,15 @@ func (c *Classifier) judgeHit(h *Hit, sentAt time.Time) (bool, string) {
 	case strings.TrimSpace(h.UA) == "":
 		return false, ReasonNoUserAgent
 	}
-	lower := strings.ToLower(h.UA)
+	u := c.matchUA(h.UA)
 	ip := parseAddr(h.IP)
-	for i := range c.rules.Scanners {
-		if m := &c.rules.Scanners[i]; m.matchUA(lower, h.UA) || m.matchIP(ip) {
-			return false, ReasonScanner + m.Name
-		}
+	if i := min(u.scanner, firstIP(c.rules.Scanners, ip)); i < len(c.rules.Scanners) {
+		return false, ReasonScanner + c.rules.Scanners[i].Name
 	}
 	if h.Kind == campaign.EventOpened {
-		for i := range c.rules.OpenProxies {
-			if m := &c.rules.OpenProxies[i]; m.matchUA(lower, h.UA) || m.matchIP(ip) {
-				return m.Human, m.Name
-			}
+		if i := min(u.proxy, firstIP(c.rules.OpenProxies, ip)); i < len(c.rules.OpenProxies) {
+			m := &c.rules.OpenProxies[i]
+			return m.Human, m.Name
 		}
 	}
 	if h.Kind == campaign.EventClicked && !sentAt.IsZero() && h.Time.Sub(sentAt) < time.Duration(c.rules.ClickMinDelay) {

@@ -8,13 +8,27 @@
 //	GET      /u/{token}    unsubscribe page; changes nothing (scanners fetch every link)
 //	POST     /u/{token}    RFC 8058 one-click (List-Unsubscribe=One-Click) or the
 //	                       page's button: the contact is unsubscribed before the answer
-//	GET      /v/{token}    view in browser: not built yet (404 page)
+//	GET      /v/{token}    view in browser: the delivery's message HTML, rendered
+//	                       again from the campaign's template for its contact
 //
 // A token that does not verify (forged, edited, truncated, another kind),
 // names a delivery that does not exist, or a link index the delivery
 // never had, gets a 404 page: a click never redirects anywhere but to an
 // http(s) URL recorded for that delivery when its message was rendered
 // (store.Links). Preview and test tokens (delivery 0) record nothing.
+//
+// # View in browser
+//
+// GET /v/ renders the delivery's HTML part again, as the sender did: the
+// campaign's template (its current version: a template edited after the
+// send shows the edit), the contact as it is now, the sender settings,
+// the time the message was accepted as .Now, and the delivery's tokens,
+// so its links and pixel are the delivery's. It is served with a CSP that
+// allows no script, X-Frame-Options DENY and no-store. The page records
+// nothing itself; its open pixel records the open as a mail client's
+// would. A deleted contact or delivery gets the 404 page; a template that
+// no longer renders gets a 500 page without details (logged). funnel
+// track without FUNNEL_PUBLIC_URL answers 404 "not available".
 //
 // # Recording
 //

@@ -14,6 +14,7 @@ import (
 
 	"github.com/funnel-email/funnel/campaign"
 	"github.com/funnel-email/funnel/store"
+	"github.com/funnel-email/funnel/templates"
 	"github.com/funnel-email/funnel/token"
 )
 
@@ -23,6 +24,10 @@ type Config struct {
 	DB    *store.DB
 	Links *store.Links
 	Queue *Queue
+	// Templates renders messages for view in browser (GET /v/): the
+	// PublicURL and Codec the sender renders with. Without a PublicURL the
+	// web version is not available (404 page).
+	Templates templates.Options
 	// TrustedProxies are the networks of reverse proxies whose
 	// X-Forwarded-For is believed; otherwise the peer address is the
 	// client's.
@@ -40,6 +45,8 @@ type Handler struct {
 	mux    *http.ServeMux
 	ids    *hitIDs
 	lookup *batcher[int64, *store.TrackedDelivery]
+	cache  *deliveryCache
+	views  viewTemplates
 }
 
 // New returns a Handler.
@@ -55,6 +62,7 @@ func New(cfg Config) *Handler {
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), ids: newHitIDs()}
 	h.lookup = newBatcher(4, 256, h.findDeliveries)
+	h.cache = newDeliveryCache(deliveryCacheSize, deliveryCacheTTL, cfg.Now)
 	h.routes()
 	return h
 }
@@ -101,18 +109,42 @@ func (h *Handler) findDeliveries(batch []*call[int64, *store.TrackedDelivery]) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	found, err := h.cfg.Links.FindDeliveries(ctx, ids)
+	if err == nil {
+		h.cache.put(found)
+	}
 	for _, c := range batch {
 		c.res, c.err = found[c.arg], err
 	}
 }
 
+// The delivery cache: entries per generation, and a generation's age.
+const (
+	deliveryCacheSize = 100_000
+	deliveryCacheTTL  = time.Minute
+)
+
 // delivery returns the delivery of a token, nil when it does not exist.
-func (h *Handler) delivery(id int64) (*store.TrackedDelivery, error) { return h.lookup.do(id) }
+func (h *Handler) delivery(id int64) (*store.TrackedDelivery, error) {
+	if d := h.cache.get(id); d != nil {
+		return d, nil
+	}
+	return h.lookup.do(id)
+}
 
 // transparent GIF, 1x1.
 var pixel = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 
-var pixelLength = strconv.Itoa(len(pixel))
+// Header values the hot paths share instead of building them on every
+// request; nothing modifies a header value slice in place.
+var (
+	pixelLength    = []string{strconv.Itoa(len(pixel))}
+	gifType        = []string{"image/gif"}
+	noStore        = []string{"no-store"}
+	clickReferrer  = []string{"no-referrer-when-downgrade"}
+	noCacheControl = []string{"no-store, no-cache, must-revalidate, max-age=0"}
+	noCachePragma  = []string{"no-cache"}
+	expiresZero    = []string{"0"}
+)
 
 func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 	t, err := h.cfg.Codec.Decode(r.PathValue("token"), token.Open)
@@ -124,8 +156,8 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 		h.record(r, &Hit{Kind: campaign.EventOpened, Delivery: t.Delivery})
 	}
 	hd := w.Header()
-	hd["Content-Type"] = []string{"image/gif"}
-	hd["Content-Length"] = []string{pixelLength}
+	hd["Content-Type"] = gifType
+	hd["Content-Length"] = pixelLength
 	noCache(hd)
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
@@ -171,8 +203,8 @@ func (h *Handler) click(w http.ResponseWriter, r *http.Request) {
 	h.record(r, &Hit{Kind: campaign.EventClicked, Delivery: t.Delivery, Link: t.Link, URL: link.URL})
 	hd := w.Header()
 	hd["Location"] = []string{link.URL}
-	hd["Cache-Control"] = []string{"no-store"}
-	hd["Referrer-Policy"] = []string{"no-referrer-when-downgrade"}
+	hd["Cache-Control"] = noStore
+	hd["Referrer-Policy"] = clickReferrer
 	w.WriteHeader(http.StatusFound)
 }
 
@@ -268,15 +300,6 @@ func done(w http.ResponseWriter, flags HitFlags, msg string) {
 	page(w, http.StatusOK, "Unsubscribed", msg)
 }
 
-// view would show the message in the browser; it is not built yet.
-func (h *Handler) view(w http.ResponseWriter, r *http.Request) {
-	if _, err := h.cfg.Codec.Decode(r.PathValue("token"), token.View); err != nil {
-		notFound(w)
-		return
-	}
-	page(w, http.StatusNotFound, "Not available", "The web version of this message is not available.")
-}
-
 // record queues the hit of an accepted request with what the classifier
 // needs from the request. It returns once the hit is durable; a hit that
 // could not be stored anywhere is counted and logged by the queue, and
@@ -300,7 +323,7 @@ func (h *Handler) record(r *http.Request, hit *Hit) {
 		h.cfg.Metrics.lost.Inc()
 		return
 	}
-	h.cfg.Metrics.hits.WithLabelValues(string(hit.Kind)).Inc()
+	h.cfg.Metrics.hit(hit.Kind).Inc()
 }
 
 func isPrefetch(hd http.Header) bool {
@@ -356,9 +379,9 @@ func (h *Handler) trusted(s string) bool {
 }
 
 func noCache(hd http.Header) {
-	hd["Cache-Control"] = []string{"no-store, no-cache, must-revalidate, max-age=0"}
-	hd["Pragma"] = []string{"no-cache"}
-	hd["Expires"] = []string{"0"}
+	hd["Cache-Control"] = noCacheControl
+	hd["Pragma"] = noCachePragma
+	hd["Expires"] = expiresZero
 }
 
 func notFound(w http.ResponseWriter) {

@@ -1,11 +1,16 @@
 package tracking
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/funnel-email/funnel/campaign"
+)
 
 // Metrics counts what the tracking side does. The zero registerer (nil)
 // keeps them unexported.
 type Metrics struct {
 	hits      *prometheus.CounterVec
+	byKind    [len(kindCodes)]prometheus.Counter // hits' counters, by kindCode
 	fallbacks prometheus.Counter
 	lost      prometheus.Counter
 	written   prometheus.Counter
@@ -32,8 +37,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "funnel_tracking_hits_dropped_total", Help: "Hits of deliveries that no longer exist, or that did not decode.",
 		}),
 	}
+	for i, k := range kindCodes {
+		if i > 0 {
+			m.byKind[i] = m.hits.WithLabelValues(string(k))
+		}
+	}
 	if reg != nil {
 		reg.MustRegister(m.hits, m.fallbacks, m.lost, m.written, m.dropped)
 	}
 	return m
+}
+
+// hit returns the counter of accepted hits of kind k.
+func (m *Metrics) hit(k campaign.EventKind) prometheus.Counter {
+	if c := m.byKind[kindCode(k)]; c != nil {
+		return c
+	}
+	return m.hits.WithLabelValues(string(k))
 }

@@ -69,11 +69,22 @@ func (r *Recorder) Record(ctx context.Context, hits []Hit) (RecordResult, error)
 	if len(hits) == 0 {
 		return res, nil
 	}
+	// Only a click is judged against its delivery's history (honeypot,
+	// burst, confirming an open): opens and unsubscribes are judged on
+	// their own, so their deliveries' histories are not read, and their
+	// replays are caught by the INSERT (events.hit_id is unique).
 	ids := make([]int64, 0, len(hits))
-	oldest := hits[0].Time
+	var clicked []int64
+	var oldest time.Time
 	for i := range hits {
-		ids = append(ids, hits[i].Delivery)
-		oldest = minTime(oldest, hits[i].Time)
+		h := &hits[i]
+		ids = append(ids, h.Delivery)
+		if h.Kind == campaign.EventClicked {
+			clicked = append(clicked, h.Delivery)
+			if oldest.IsZero() || h.Time.Before(oldest) {
+				oldest = h.Time
+			}
+		}
 	}
 	db := r.cfg.DB
 	deliveries, err := db.SentDeliveries(ctx, ids)
@@ -81,7 +92,7 @@ func (r *Recorder) Record(ctx context.Context, hits []Hit) (RecordResult, error)
 		return res, err
 	}
 	rules := r.cfg.Classifier.rules
-	history, err := db.RecentEngagement(ctx, ids, oldest.Add(-max(time.Duration(rules.HoneypotWindow), time.Duration(rules.BurstWindow))))
+	history, err := db.RecentEngagement(ctx, clicked, oldest.Add(-max(time.Duration(rules.HoneypotWindow), time.Duration(rules.BurstWindow))))
 	if err != nil {
 		return res, err
 	}
@@ -163,16 +174,10 @@ func (r *Recorder) Record(ctx context.Context, hits []Hit) (RecordResult, error)
 	if err != nil {
 		return res, err
 	}
+	res.Replayed += len(events) - int(res.Inserted) // stored already, found by the INSERT
 	r.cfg.Metrics.written.Add(float64(res.Inserted))
 	r.cfg.Metrics.dropped.Add(float64(res.Dropped))
 	return res, nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
 }
 
 // clean makes s storable: valid UTF-8 without NUL, at most n bytes.

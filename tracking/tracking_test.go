@@ -27,6 +27,9 @@ import (
 	"github.com/funnel-email/funnel/worker"
 )
 
+// publicURL is where the fixture's rendered messages point.
+const publicURL = "https://t.example.test"
+
 const browserUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
 // fixture is a tracking server over a real database and Redis, with a
@@ -74,7 +77,8 @@ func setup(t *testing.T, db *store.DB, redisURL string, sentAgo time.Duration) *
 		Fallback: func(ctx context.Context, hits []tracking.Hit) error { _, err := rec.Record(ctx, hits); return err }})
 	f.writer = &worker.EventWriter{Queue: f.queue, Recorder: rec}
 	dbLinks := store.NewLinks(db)
-	h := tracking.New(tracking.Config{Codec: codec, DB: db, Links: dbLinks, Queue: f.queue})
+	h := tracking.New(tracking.Config{Codec: codec, DB: db, Links: dbLinks, Queue: f.queue,
+		Templates: templates.Options{PublicURL: publicURL, Codec: codec}})
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(func() { f.srv.Close(); h.Close(); f.queue.Close() })
 

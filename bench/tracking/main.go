@@ -54,14 +54,15 @@ func main() {
 		conns       = flag.Int("connections", 50, "wrk -c")
 		cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of this process during the run")
 		writerBatch = flag.Int("batch", 2000, "hits per event-writer transaction")
+		drainLimit  = flag.Duration("drain-timeout", 2*time.Minute, "give up waiting for the backlog to drain after this long")
 	)
 	flag.Parse()
-	if err := run(*pgURL, *redisURL, *kind, *deliveries, *paths, *duration, *threads, *conns, *cpuprofile, *writerBatch); err != nil {
+	if err := run(*pgURL, *redisURL, *kind, *deliveries, *paths, *duration, *threads, *conns, *cpuprofile, *writerBatch, *drainLimit); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(pgURL, redisURL, kind string, nDeliveries, nPaths int, duration string, threads, conns int, cpuprofile string, batch int) error {
+func run(pgURL, redisURL, kind string, nDeliveries, nPaths int, duration string, threads, conns int, cpuprofile string, batch int, drainLimit time.Duration) error {
 	ctx := context.Background()
 	dbURL, drop, err := freshDatabase(ctx, pgURL)
 	if err != nil {
@@ -157,6 +158,9 @@ func run(pgURL, redisURL, kind string, nDeliveries, nPaths int, duration string,
 		}
 		if n == 0 {
 			break
+		}
+		if time.Since(loadEnd) > drainLimit {
+			return fmt.Errorf("backlog of %d hits not drained %s after the load stopped (%d left)", backlog, drainLimit, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

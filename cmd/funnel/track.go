@@ -16,6 +16,7 @@ import (
 
 	"github.com/funnel-email/funnel/ops"
 	"github.com/funnel-email/funnel/store"
+	"github.com/funnel-email/funnel/templates"
 	"github.com/funnel-email/funnel/token"
 	"github.com/funnel-email/funnel/tracking"
 	"github.com/funnel-email/funnel/worker"
@@ -127,7 +128,7 @@ func startTracking(cfg Config, getenv func(string) string, db *store.DB, rdb red
 	q := tracking.NewQueue(tracking.QueueConfig{Redis: rdb, Logger: log, Metrics: m,
 		Fallback: func(ctx context.Context, hits []tracking.Hit) error { _, err := rec.Record(ctx, hits); return err }})
 	h := tracking.New(tracking.Config{Codec: codec, DB: db, Links: store.NewLinks(db), Queue: q,
-		TrustedProxies: s.trustedProxies, Logger: log, Metrics: m})
+		Templates: templates.Options{PublicURL: cfg.PublicURL, Codec: codec}, TrustedProxies: s.trustedProxies, Logger: log, Metrics: m})
 	return &runningTracking{handler: h, queue: q}, nil
 }
 
