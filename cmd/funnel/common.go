@@ -50,6 +50,19 @@ func openCurrentStore(ctx context.Context, databaseURL string) (*store.DB, error
 	return db, nil
 }
 
+// openBackends opens the database, refusing a schema that is behind, and
+// Redis, as serve, work and track all need; closeBackends closes both.
+func openBackends(ctx context.Context, cfg Config) (db *store.DB, rdb *redis.Client, closeBackends func(), err error) {
+	if db, err = openCurrentStore(ctx, cfg.DatabaseURL); err != nil {
+		return nil, nil, nil, err
+	}
+	if rdb, err = connectRedis(ctx, cfg.RedisURL); err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	return db, rdb, func() { rdb.Close(); db.Close() }, nil
+}
+
 // readinessChecks are the /readyz checks shared by every process kind.
 func readinessChecks(db *store.DB, rdb redis.UniversalClient) map[string]ops.Check {
 	checks := map[string]ops.Check{

@@ -35,16 +35,11 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := cfg.logger(c.stderr)
-	db, err := openCurrentStore(ctx, cfg.DatabaseURL)
+	db, rdb, closeBackends, err := openBackends(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	rdb, err := connectRedis(ctx, cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	defer closeBackends()
 	if n, err := db.FailStaleImports(ctx, staleImportAge); err != nil {
 		return err
 	} else if n > 0 {

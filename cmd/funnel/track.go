@@ -41,16 +41,11 @@ func (c *trackCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := cfg.logger(c.stderr)
-	db, err := openCurrentStore(ctx, cfg.DatabaseURL)
+	db, rdb, closeBackends, err := openBackends(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	rdb, err := connectRedis(ctx, cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	defer closeBackends()
 	ln, err := listen(cfg.Addr)
 	if err != nil {
 		return err

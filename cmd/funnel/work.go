@@ -40,16 +40,11 @@ func (c *workCommand) Run(ctx context.Context, args []string) error {
 	}
 	log := cfg.logger(c.stderr)
 	tuneGC(c.getenv)
-	db, err := openCurrentStore(ctx, cfg.DatabaseURL)
+	db, rdb, closeBackends, err := openBackends(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	rdb, err := connectRedis(ctx, cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	defer closeBackends()
 
 	ln, err := listen(cfg.Addr)
 	if err != nil {
