@@ -89,12 +89,7 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	c, err := a.db.FindCampaign(r.Context(), id)
+	c, err := byPathID(r, a.db.FindCampaign)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -225,12 +220,7 @@ func (a *API) transition(t campaign.Transition) http.HandlerFunc {
 }
 
 func (a *API) duplicateCampaign(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	c, err := a.db.FindCampaign(r.Context(), id)
+	c, err := byPathID(r, a.db.FindCampaign)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

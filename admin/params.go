@@ -49,14 +49,20 @@ func queryLimit(raw string) (int, error) {
 	return int(n), nil
 }
 
+// byPathID loads the resource that the {id} path value names.
+func byPathID[T any](r *http.Request, find func(context.Context, int64) (T, error)) (T, error) {
+	id, err := pathID(r)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return find(r.Context(), id)
+}
+
 // getByID answers GET .../{id} routes with find's result as JSON.
 func getByID[T any](a *API, find func(context.Context, int64) (T, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r)
-		var v T
-		if err == nil {
-			v, err = find(r.Context(), id)
-		}
+		v, err := byPathID(r, find)
 		if err != nil {
 			a.writeError(w, r, err)
 			return

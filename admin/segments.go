@@ -88,12 +88,7 @@ func (a *API) createSegment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getSegment(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	s, err := a.db.FindSegment(r.Context(), id)
+	s, err := byPathID(r, a.db.FindSegment)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -85,7 +85,7 @@ func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) updateTemplate(w http.ResponseWriter, r *http.Request) {
-	t, err := a.pathTemplate(r)
+	t, err := byPathID(r, a.db.FindTemplate)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -187,7 +187,7 @@ func validateTestRecipients(to []string) error {
 // template, the sender settings, the chosen contact and the body.
 func (a *API) previewRequest(w http.ResponseWriter, r *http.Request) (*campaign.Template, campaign.Sender, *campaign.Contact, previewInput, error) {
 	var in previewInput
-	t, err := a.pathTemplate(r)
+	t, err := byPathID(r, a.db.FindTemplate)
 	if err != nil {
 		return nil, campaign.Sender{}, nil, in, err
 	}
@@ -207,14 +207,6 @@ func (a *API) previewRequest(w http.ResponseWriter, r *http.Request) (*campaign.
 		}
 	}
 	return t, sender, contact, in, nil
-}
-
-func (a *API) pathTemplate(r *http.Request) (*campaign.Template, error) {
-	id, err := pathID(r)
-	if err != nil {
-		return nil, err
-	}
-	return a.db.FindTemplate(r.Context(), id)
 }
 
 func (a *API) getSender(w http.ResponseWriter, r *http.Request) {
