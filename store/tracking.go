@@ -87,15 +87,40 @@ func (db *DB) RecentEngagement(ctx context.Context, deliveryIDs []int64, since t
 	if len(deliveryIDs) == 0 {
 		return nil, nil
 	}
-	q, args, err := sqlx.In(`SELECT id, delivery_id, contact_id, campaign_id, kind, link, human, reason, occurred_at, hit_id
-		FROM events WHERE delivery_id IN (?) AND kind IN ('opened', 'clicked') AND occurred_at >= ?
-		ORDER BY occurred_at, id`, uniqueIDs(deliveryIDs), since.UTC().Truncate(time.Microsecond))
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, db.rebind(q), args...)
-	if err != nil {
-		return nil, fmt.Errorf("load recent engagement: %w", err)
+	ids, from := uniqueIDs(deliveryIDs), since.UTC().Truncate(time.Microsecond)
+	var rows *sql.Rows
+	if db.Dialect == Postgres {
+		// A list of thousands of IDs lets the planner, on a young table whose
+		// statistics are stale, scan every recent event (seconds a batch);
+		// one index probe per delivery is what this wants. JIT would compile
+		// the plan for longer than it runs.
+		tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, fmt.Errorf("load recent engagement: %w", err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `SET LOCAL jit = off`); err != nil {
+			return nil, fmt.Errorf("load recent engagement: %w", err)
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT e.id, e.delivery_id, e.contact_id, e.campaign_id, e.kind, e.link, e.human,
+			e.reason, e.occurred_at, e.hit_id
+			FROM unnest($1::bigint[]) AS d(id)
+			CROSS JOIN LATERAL (SELECT * FROM events
+				WHERE events.delivery_id = d.id AND kind IN ('opened', 'clicked') AND occurred_at >= $2) e
+			ORDER BY e.occurred_at, e.id`, ids, from)
+		if err != nil {
+			return nil, fmt.Errorf("load recent engagement: %w", err)
+		}
+	} else {
+		q, args, err := sqlx.In(`SELECT id, delivery_id, contact_id, campaign_id, kind, link, human, reason, occurred_at, hit_id
+			FROM events WHERE delivery_id IN (?) AND kind IN ('opened', 'clicked') AND occurred_at >= ?
+			ORDER BY occurred_at, id`, ids, from)
+		if err != nil {
+			return nil, err
+		}
+		if rows, err = db.QueryContext(ctx, db.rebind(q), args...); err != nil {
+			return nil, fmt.Errorf("load recent engagement: %w", err)
+		}
 	}
 	defer rows.Close()
 	var out []TrackedEvent
