@@ -366,14 +366,3 @@ type StageChange struct {
 	UserID    int64          `json:"user_id,omitempty"`
 	At        time.Time      `json:"at"`
 }
-
-// The issue's lifecycle names map onto the stored stages (HubSpot's
-// list): engaged is StageLead (the first human open or click), MQL and SQL
-// are themselves, won is StageCustomer, recycled is StageLead again with a
-// "recycled" reason in the history, and disqualified is StageOther.
-const (
-	StageEngaged      = StageLead
-	StageWon          = StageCustomer
-	StageRecycled     = StageLead
-	StageDisqualified = StageOther
-)

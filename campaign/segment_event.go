@@ -57,26 +57,31 @@ type Event struct {
 }
 
 // LifecycleStage is where a contact stands on the way from subscriber to
-// customer. Scoring and the sales handoff move contacts along it.
+// won customer: subscriber -> engaged (first human open or click) -> mql
+// (score at the threshold) -> sql (accepted by sales) -> won, or recycled
+// when sales rejects or loses the lead, or disqualified by an unsubscribe,
+// hard bounce or complaint. Scoring and the sales handoff move contacts
+// along it, and every change is recorded.
 type LifecycleStage string
 
 // Lifecycle stages, in order.
 const (
-	StageSubscriber LifecycleStage = "subscriber"
-	StageLead       LifecycleStage = "lead"
-	StageMQL        LifecycleStage = "mql" // marketing-qualified: crossed the score threshold
-	StageSQL        LifecycleStage = "sql" // sales-qualified: accepted by sales
-	StageCustomer   LifecycleStage = "customer"
-	StageOther      LifecycleStage = "other"
+	StageSubscriber   LifecycleStage = "subscriber"
+	StageEngaged      LifecycleStage = "engaged"
+	StageMQL          LifecycleStage = "mql" // marketing-qualified: crossed the score threshold
+	StageSQL          LifecycleStage = "sql" // sales-qualified: accepted by sales
+	StageWon          LifecycleStage = "won"
+	StageRecycled     LifecycleStage = "recycled"     // back to nurture: rejected or lost by sales
+	StageDisqualified LifecycleStage = "disqualified" // unsubscribed, bounced or complained
 )
 
 // LifecycleStages lists every stage in order.
-var LifecycleStages = []LifecycleStage{StageSubscriber, StageLead, StageMQL, StageSQL, StageCustomer, StageOther}
+var LifecycleStages = []LifecycleStage{StageSubscriber, StageEngaged, StageMQL, StageSQL, StageWon, StageRecycled, StageDisqualified}
 
 // Valid reports whether s is a known stage.
 func (s LifecycleStage) Valid() bool {
 	switch s {
-	case StageSubscriber, StageLead, StageMQL, StageSQL, StageCustomer, StageOther:
+	case StageSubscriber, StageEngaged, StageMQL, StageSQL, StageWon, StageRecycled, StageDisqualified:
 		return true
 	}
 	return false

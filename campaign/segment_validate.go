@@ -263,7 +263,7 @@ func checkValue(value any, t valueType) string {
 		return ""
 	case vStage:
 		if s, ok := value.(string); !ok || !LifecycleStage(s).Valid() {
-			return "must be one of subscriber, lead, mql, sql, customer, other"
+			return "must be one of subscriber, engaged, mql, sql, won, recycled, disqualified"
 		}
 		return ""
 	}

@@ -459,7 +459,7 @@ func (s *scoring) disqualify(ctx context.Context, c *scoreContact, e scoredEvent
 	}
 	c.state.Score, c.state.Disqualified, c.dirty = 0, true, true
 	switch c.stage {
-	case campaign.StageSubscriber, campaign.StageLead, campaign.StageMQL:
+	case campaign.StageSubscriber, campaign.StageEngaged, campaign.StageRecycled, campaign.StageMQL:
 		if err := s.setStage(ctx, c, campaign.StageDisqualified, "disqualified: "+string(e.Kind), 0); err != nil {
 			return err
 		}
@@ -562,7 +562,7 @@ func (s *scoring) createLead(ctx context.Context, c *scoreContact, campaignID in
 	}
 	s.leads++
 	switch c.stage {
-	case campaign.StageSubscriber, campaign.StageLead, campaign.StageOther:
+	case campaign.StageSubscriber, campaign.StageEngaged, campaign.StageRecycled, campaign.StageDisqualified:
 		if err := s.setStage(ctx, c, campaign.StageMQL, "qualified: score reached the threshold", id); err != nil {
 			return err
 		}

@@ -466,7 +466,7 @@ func TestRejectedLeadIsRecycledAndRequalifies(t *testing.T) {
 		for _, h := range hist {
 			path = append(path, h.To)
 		}
-		want := fmt.Sprint([]campaign.LifecycleStage{campaign.StageLead, campaign.StageMQL, campaign.StageLead, campaign.StageMQL})
+		want := fmt.Sprint([]campaign.LifecycleStage{campaign.StageEngaged, campaign.StageMQL, campaign.StageRecycled, campaign.StageMQL})
 		if fmt.Sprint(path) != want {
 			t.Errorf("stage history %v, want %s", path, want)
 		}

@@ -299,7 +299,7 @@ func (g *ruleGen) field() *campaign.Rule {
 		}
 		return &campaign.Rule{Field: campaign.FieldStatus, Op: pick(g.rng, []campaign.Op{campaign.OpIn, campaign.OpNotIn}), Value: g.some(statuses, isString)}
 	case 2:
-		stages := stringsAny([]string{"subscriber", "lead", "mql", "sql", "customer", "other"})
+		stages := stringsAny([]string{"subscriber", "engaged", "mql", "sql", "won", "recycled", "disqualified"})
 		if g.rng.IntN(2) == 0 {
 			return &campaign.Rule{Field: campaign.FieldLifecycleStage, Op: pick(g.rng, []campaign.Op{campaign.OpEq, campaign.OpNe}), Value: pick(g.rng, stages)}
 		}

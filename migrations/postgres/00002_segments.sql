@@ -3,7 +3,7 @@
 -- compare them in the same row; scoring writes them.
 ALTER TABLE contacts ADD COLUMN score DOUBLE PRECISION NOT NULL DEFAULT 0;
 ALTER TABLE contacts ADD COLUMN lifecycle_stage TEXT NOT NULL DEFAULT 'subscriber'
-    CHECK (lifecycle_stage IN ('subscriber', 'lead', 'mql', 'sql', 'customer', 'other'));
+    CHECK (lifecycle_stage IN ('subscriber', 'engaged', 'mql', 'sql', 'won', 'recycled', 'disqualified'));
 CREATE INDEX contacts_score ON contacts (score);
 
 CREATE TABLE segments (
