@@ -50,6 +50,19 @@ func (r *contactRow) contact() (*campaign.Contact, error) {
 	return c, nil
 }
 
+// contactsOf converts scanned rows into contacts, in order.
+func contactsOf(rows []contactRow) ([]*campaign.Contact, error) {
+	out := make([]*campaign.Contact, 0, len(rows))
+	for i := range rows {
+		c, err := rows[i].contact()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
@@ -213,15 +226,7 @@ func (db *DB) ListContacts(ctx context.Context, f campaign.ContactFilter) ([]*ca
 	if err := db.SelectContext(ctx, &rows, db.rebind(q), args...); err != nil {
 		return nil, fmt.Errorf("list contacts: %w", err)
 	}
-	out := make([]*campaign.Contact, 0, len(rows))
-	for i := range rows {
-		c, err := rows[i].contact()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return contactsOf(rows)
 }
 
 // CountContacts returns the number of contacts.

@@ -57,15 +57,7 @@ func (db *DB) segmentContacts(ctx context.Context, where string, args []any, aft
 	if err := db.SelectContext(ctx, &rows, db.rebind(q), args...); err != nil {
 		return nil, fmt.Errorf("list segment contacts: %w", err)
 	}
-	out := make([]*campaign.Contact, 0, len(rows))
-	for i := range rows {
-		c, err := rows[i].contact()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return contactsOf(rows)
 }
 
 // CreateAttributeIndex makes segment conditions on the attribute key fast.
