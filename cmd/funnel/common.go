@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/funnel-email/funnel/ops"
@@ -61,6 +62,19 @@ func openBackends(ctx context.Context, cfg Config) (db *store.DB, rdb *redis.Cli
 		return nil, nil, nil, err
 	}
 	return db, rdb, func() { rdb.Close(); db.Close() }, nil
+}
+
+// publicMux joins what serve and dev answer on one port: the ops
+// endpoints, and the admin surface with the tracking endpoints (/t/, /u/,
+// /v/) counted per route.
+func publicMux(reg *prometheus.Registry, checks map[string]ops.Check, api, tracking http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	ops.Register(mux, reg, checks)
+	routes := http.NewServeMux()
+	routes.Handle("/", api)
+	mountTracking(routes, tracking)
+	mux.Handle("/", ops.Instrument(reg, routes))
+	return mux
 }
 
 // readinessChecks are the /readyz checks shared by every process kind.

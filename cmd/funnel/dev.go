@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -131,17 +130,12 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 	api := admin.New(admin.Config{DB: db, Logger: log, Outbox: catcher, Mail: mail, PublicURL: cfg.PublicURL,
 		Caught: caughtMessages(catcher), AllowPrivateWebhooks: true, Monitor: monitor})
 	defer api.Close()
-	mux := http.NewServeMux()
-	ops.Register(mux, reg, readinessChecks(db, rdb))
 	tr, err := startTracking(cfg, c.getenv, db, rdb, log, reg)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	routes := http.NewServeMux() // the admin surface and the tracking endpoints (/t/, /u/, /v/)
-	routes.Handle("/", api)
-	mountTracking(routes, tr.handler)
-	mux.Handle("/", ops.Instrument(reg, routes))
+	mux := publicMux(reg, readinessChecks(db, rdb), api, tr.handler)
 	return serveHTTP(ctx, ln, mux, log, func(a net.Addr) {
 		base := "http://" + a.String()
 		fmt.Fprintf(c.stdout, "Funnel dev is running (Ctrl-C stops it).\n"+

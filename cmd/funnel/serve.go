@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,18 +58,13 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	api := admin.New(admin.Config{DB: db, Logger: log, Mail: mail, PublicURL: cfg.PublicURL,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate == "1", Monitor: monitor})
 	defer api.Close()
-	mux := http.NewServeMux()
 	reg := ops.NewRegistry()
-	ops.Register(mux, reg, readinessChecks(db, rdb))
 	tr, err := startTracking(cfg, c.getenv, db, rdb, log, reg)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	routes := http.NewServeMux() // the admin surface and the tracking endpoints (/t/, /u/, /v/)
-	routes.Handle("/", api)
-	mountTracking(routes, tr.handler)
-	mux.Handle("/", ops.Instrument(reg, routes))
+	mux := publicMux(reg, readinessChecks(db, rdb), api, tr.handler)
 	return serveHTTP(ctx, ln, mux, log, func(a net.Addr) { log.Info("serving admin API", "addr", a.String()) })
 }
 
