@@ -105,20 +105,35 @@ var pgContactColumns = []string{"email", "first_name", "last_name", "attributes"
 func (w *postgresImport) write(ctx context.Context, rows []importRow, now time.Time) (inserted, updated int64, err error) {
 	err = w.conn.Raw(func(driverConn any) error {
 		conn := driverConn.(*stdlib.Conn).Conn()
-		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-				return fmt.Errorf("set synchronous_commit: %w", err)
-			}
-			ok, err := w.copyNew(ctx, tx, rows, now)
-			if err != nil || ok {
-				inserted = int64(len(rows))
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+			return fmt.Errorf("set synchronous_commit: %w", err)
+		}
+		ok, err := w.copyNew(ctx, tx, rows, now)
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			inserted = int64(len(rows))
+		default:
+			if inserted, updated, err = w.upsert(ctx, tx, rows, now); err != nil {
 				return err
 			}
-			inserted, updated, err = w.upsert(ctx, tx, rows, now)
-			return err
-		})
+		}
+		// The commit ignores cancellation: a COMMIT that reached the
+		// server while the context ended would leave the caller unsure
+		// whether the batch was kept, and the import's counts must say
+		// exactly what was.
+		return tx.Commit(context.WithoutCancel(ctx))
 	})
-	return inserted, updated, err
+	if err != nil {
+		return 0, 0, err
+	}
+	return inserted, updated, nil
 }
 
 // copyNew copies rows into contacts if none of their emails is a contact,
