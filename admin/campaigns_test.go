@@ -475,7 +475,7 @@ func TestGetCampaignProgressMatchesTheLedger(t *testing.T) {
 			return got
 		}
 		claim("dead", 1, -time.Second)
-		if _, err := db.RecoverLeases(ctx); err != nil {
+		if _, err := db.RecoverLeases(ctx, nil); err != nil {
 			t.Fatal(err)
 		}
 		outcomes := []campaign.DeliveryStatus{campaign.DeliverySent, campaign.DeliverySent, campaign.DeliveryDeferred,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -184,7 +185,7 @@ func TestClaimOutcomeAndLeaseRecovery(t *testing.T) {
 		if err := db.RecordOutcome(ctx, store.Outcome{ID: a[2].ID, Claim: "b", Status: campaign.DeliverySent}); !errors.Is(err, store.ErrLeaseLost) {
 			t.Fatalf("foreign outcome: %v", err)
 		}
-		got, err := db.RecoverLeases(ctx)
+		got, err := db.RecoverLeases(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,6 +240,93 @@ func TestClaimOutcomeAndLeaseRecovery(t *testing.T) {
 		evs, err := db.ContactEvents(ctx, a[0].ContactID)
 		if err != nil || len(evs) != 1 || evs[0].Kind != campaign.EventSent || evs[0].CampaignID != c.ID {
 			t.Errorf("sent events: %+v, %v", evs, err)
+		}
+	})
+}
+
+// A claim whose worker kept outcomes in a journal is settled from it: the
+// journaled rows get their outcomes, the first row after them may have
+// been in its transaction, the rest go back to the queue. A lost journal
+// makes every unsettled row uncertain, so that none is sent twice.
+func TestLeaseRecoveryReadsTheJournal(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c, _ := campaignFixture(t, db, 10) // 9 deliveries
+		if _, err := db.MaterializeAudience(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		claim := func(token string, n int) []store.Claimed {
+			got, err := db.ClaimDeliveries(ctx, store.Claim{CampaignID: c.ID, MinID: 0, MaxID: 1 << 40, Limit: n, Token: token, Lease: -time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		kept, lost, live := claim("kept", 4), claim("lost", 3), claim("live", 2)
+		sentAt := time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)
+		journals := map[string][]store.Outcome{
+			"kept": {
+				{ID: kept[0].ID, Status: campaign.DeliverySent, SMTPCode: 250, MessageID: "m0", At: sentAt},
+				{ID: kept[1].ID, Status: campaign.DeliveryBounced, SMTPCode: 550, Reason: "5.1.1 no such user", ContactID: kept[1].ContactID},
+			},
+		}
+		var read []string
+		journal := func(_ context.Context, claim string) ([]store.Outcome, bool, error) {
+			read = append(read, claim)
+			if claim == "lost" {
+				return nil, false, nil
+			}
+			return journals[claim], true, nil
+		}
+		// The live claim's holder writes its outcomes itself, one of them
+		// for a row that is not its own.
+		err := db.RecordOutcomes(ctx, "live", []store.Outcome{
+			{ID: live[0].ID, Status: campaign.DeliverySent, SMTPCode: 250},
+			{ID: live[1].ID, Status: campaign.DeliveryDeferred, SMTPCode: 451, NextAttemptAt: time.Now().Add(time.Hour)},
+			{ID: kept[3].ID, Status: campaign.DeliverySent, SMTPCode: 250},
+		})
+		if !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("outcome for another claim's row: got %v, want ErrLeaseLost", err)
+		}
+		requeued, err := db.RecoverLeases(ctx, journal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !requeued[c.ID] {
+			t.Errorf("recovery did not report campaign %d", c.ID)
+		}
+		slices.Sort(read)
+		if diff := cmp.Diff([]string{"kept", "lost"}, read); diff != "" {
+			t.Errorf("journals read (-want +got):\n%s", diff)
+		}
+		ds, err := db.ListDeliveries(ctx, c.ID, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]campaign.DeliveryStatus{}
+		for _, d := range ds {
+			got[d.ID] = d.Status
+			if d.ID == kept[0].ID && (d.SentAt == nil || !d.SentAt.Equal(sentAt) || d.MessageID != "m0") {
+				t.Errorf("journaled sent delivery: sent_at %v, message id %q", d.SentAt, d.MessageID)
+			}
+		}
+		want := map[int64]campaign.DeliveryStatus{
+			kept[0].ID: campaign.DeliverySent, kept[1].ID: campaign.DeliveryBounced,
+			kept[2].ID: campaign.DeliveryUncertain, kept[3].ID: campaign.DeliveryQueued,
+			lost[0].ID: campaign.DeliveryUncertain, lost[1].ID: campaign.DeliveryUncertain, lost[2].ID: campaign.DeliveryUncertain,
+			live[0].ID: campaign.DeliverySent, live[1].ID: campaign.DeliveryDeferred,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("statuses (-want +got):\n%s", diff)
+		}
+		bounced, err := db.FindContact(ctx, kept[1].ContactID)
+		if err != nil || bounced.Status != campaign.ContactBounced {
+			t.Errorf("journaled bounce did not suppress the contact: %+v, %v", bounced, err)
+		}
+		// Settled claims are not read again.
+		read = nil
+		if _, err := db.RecoverLeases(ctx, journal); err != nil || len(read) != 0 {
+			t.Errorf("second sweep read %v, %v", read, err)
 		}
 	})
 }

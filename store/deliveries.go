@@ -19,12 +19,17 @@ import (
 //  2. ClaimDeliveries moves up to n claimable rows of an ID range to
 //     sending, under a claim token and a lease, in one statement.
 //  3. The holder sends the claimed rows one at a time in ID order over one
-//     SMTP connection, and writes each row's outcome with RecordOutcome
-//     (durably) before it starts the next row's SMTP transaction.
-//  4. So when a holder dies, in each of its claims only the lowest row still
-//     in sending can have been inside an SMTP transaction: RecoverLeases
-//     makes that row uncertain (or queued, when the campaign resends
-//     uncertain deliveries) and the rest queued again.
+//     SMTP connection, and makes each row's outcome durable before it
+//     starts the next row's SMTP transaction: either in the ledger with
+//     RecordOutcomes, or in the claim's send journal (kept in Redis by
+//     the worker), which it writes to the ledger with RecordOutcomes in
+//     one statement when the claim ends.
+//  4. So when a holder dies, in each of its claims only the lowest row
+//     with no outcome can have been inside an SMTP transaction:
+//     RecoverLeases writes the journaled outcomes, makes that row
+//     uncertain (or queued, when the campaign resends uncertain
+//     deliveries) and queues the rest again. If the journal itself was
+//     lost, every row still sending becomes uncertain: none is sent twice.
 //
 // Every write of a holder names its claim, so a holder whose lease was
 // recovered cannot overwrite what another holder does with the rows.
@@ -196,69 +201,141 @@ func (db *DB) contactsByID(ctx context.Context, ids []int64) (map[int64]*campaig
 // Outcome is the result of one delivery's send (or of the decision not to
 // send it).
 type Outcome struct {
-	ID     int64
-	Claim  string
-	Status campaign.DeliveryStatus // sent, deferred, bounced, failed or skipped
+	ID     int64                   `json:"id"`
+	Claim  string                  `json:"-"`
+	Status campaign.DeliveryStatus `json:"status"` // sent, deferred, bounced, failed or skipped
 	// SMTPCode and Reason keep the server's reply or why it was not sent.
-	SMTPCode  int
-	Reason    string
-	MessageID string
+	SMTPCode  int    `json:"code,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	// At is when the outcome happened (the sent time of a sent delivery);
+	// zero means when it is recorded.
+	At time.Time `json:"at,omitzero"`
 	// NextAttemptAt is when a deferred delivery may be claimed again.
-	NextAttemptAt time.Time
+	NextAttemptAt time.Time `json:"next,omitzero"`
 	// ContactID is the contact to suppress when Status is bounced.
-	ContactID int64
+	ContactID int64 `json:"contact_id,omitempty"`
 }
 
-// RecordOutcome writes the outcome of a claimed delivery and, for a
-// bounce, suppresses the contact (status bounced) and records a bounced
-// event in the same transaction. It returns once the write is committed: the caller may
-// then start the next SMTP transaction. ErrLeaseLost means the claim was
-// recovered meanwhile; an outcome for a row the sweep marked uncertain is
-// still written, because it is what really happened.
+// RecordOutcome writes the outcome of one claimed delivery; see
+// RecordOutcomes.
 func (db *DB) RecordOutcome(ctx context.Context, o Outcome) error {
-	now := db.now()
-	var sentAt, next any
-	if o.Status == campaign.DeliverySent {
-		sentAt = now
-	}
-	if o.Status == campaign.DeliveryDeferred {
-		next = o.NextAttemptAt.UTC().Truncate(time.Microsecond)
-	}
-	q := db.rebind(`UPDATE deliveries SET status = ?, smtp_code = ?, reason = ?, message_id = ?, sent_at = ?,
-		next_attempt_at = ?, lease_until = NULL, updated_at = ?
-		WHERE id = ? AND claim = ? AND status IN ('sending', 'uncertain')`)
-	args := []any{string(o.Status), o.SMTPCode, o.Reason, o.MessageID, sentAt, next, now, o.ID, o.Claim}
-	if o.Status != campaign.DeliveryBounced {
-		res, err := db.ExecContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("record outcome of delivery %d: %w", o.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrLeaseLost
-		}
+	return db.RecordOutcomes(ctx, o.Claim, []Outcome{o})
+}
+
+// RecordOutcomes writes the outcomes of deliveries held by claim, in one
+// transaction, and for each bounce suppresses the contact (status
+// bounced) and records a bounced event. It returns once the write is
+// committed. ErrLeaseLost means some rows were no longer the claim's (the
+// sweep recovered them); the others are written all the same. An outcome
+// for a row the sweep marked uncertain is written too, because it is what
+// really happened.
+func (db *DB) RecordOutcomes(ctx context.Context, claim string, os []Outcome) error {
+	if len(os) == 0 {
 		return nil
 	}
-	return db.withTx(ctx, func(tx *sqlxTx) error {
-		res, err := tx.ExecContext(ctx, q, args...)
+	var lost bool
+	err := db.withTx(ctx, func(tx *sqlxTx) error {
+		written, err := db.writeOutcomes(ctx, tx, claim, os)
 		if err != nil {
-			return fmt.Errorf("record outcome of delivery %d: %w", o.ID, err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrLeaseLost
+		lost = len(written) < len(os)
+		return db.suppressBounced(ctx, tx, os, written)
+	})
+	if err != nil {
+		return fmt.Errorf("record outcomes of claim %s: %w", claim, err)
+	}
+	if lost {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// writeOutcomes updates the rows of os still held by claim (sending, or
+// uncertain after a sweep) and returns the IDs it wrote. Postgres takes
+// them in one statement over arrays; SQLite, whose statements cost no
+// round trip, one prepared UPDATE per row.
+func (db *DB) writeOutcomes(ctx context.Context, tx *sqlxTx, claim string, os []Outcome) (map[int64]bool, error) {
+	now := db.now()
+	written := make(map[int64]bool, len(os))
+	if db.Dialect == Postgres {
+		ids, codes := make([]int64, len(os)), make([]int32, len(os))
+		statuses, reasons, msgIDs := make([]string, len(os)), make([]string, len(os)), make([]string, len(os))
+		ats, nexts := make([]time.Time, len(os)), make([]time.Time, len(os))
+		for i, o := range os {
+			ids[i], codes[i], statuses[i], reasons[i], msgIDs[i] = o.ID, int32(o.SMTPCode), string(o.Status), o.Reason, o.MessageID
+			ats[i], nexts[i] = outcomeTime(o.At, now), o.NextAttemptAt.UTC()
 		}
-		_, err = tx.ExecContext(ctx, db.rebind(`UPDATE contacts SET status = 'bounced', updated_at = ? WHERE id = ? AND status = 'active'`), now, o.ContactID)
+		var got []int64
+		err := tx.SelectContext(ctx, &got, `UPDATE deliveries AS d SET status = v.status, smtp_code = v.code, reason = v.reason,
+			message_id = v.message_id, sent_at = CASE WHEN v.status = 'sent' THEN v.at END,
+			next_attempt_at = CASE WHEN v.status = 'deferred' THEN v.next END, lease_until = NULL, updated_at = $1
+			FROM unnest($2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
+				AS v(id, status, code, reason, message_id, at, next)
+			WHERE d.id = v.id AND d.claim = $9 AND d.status IN ('sending', 'uncertain')
+			RETURNING d.id`, now, ids, statuses, codes, reasons, msgIDs, ats, nexts, claim)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range got {
+			written[id] = true
+		}
+		return written, nil
+	}
+	stmt, err := tx.PreparexContext(ctx, `UPDATE deliveries SET status = ?, smtp_code = ?, reason = ?, message_id = ?, sent_at = ?,
+		next_attempt_at = ?, lease_until = NULL, updated_at = ?
+		WHERE id = ? AND claim = ? AND status IN ('sending', 'uncertain')`)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	for _, o := range os {
+		var sentAt, next any
+		if o.Status == campaign.DeliverySent {
+			sentAt = outcomeTime(o.At, now)
+		}
+		if o.Status == campaign.DeliveryDeferred {
+			next = o.NextAttemptAt.UTC().Truncate(time.Microsecond)
+		}
+		res, err := stmt.ExecContext(ctx, string(o.Status), o.SMTPCode, o.Reason, o.MessageID, sentAt, next, now, o.ID, claim)
+		if err != nil {
+			return nil, fmt.Errorf("delivery %d: %w", o.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			written[o.ID] = true
+		}
+	}
+	return written, nil
+}
+
+func outcomeTime(at, now time.Time) time.Time {
+	if at.IsZero() {
+		return now
+	}
+	return at.UTC().Truncate(time.Microsecond)
+}
+
+// suppressBounced marks the contacts of the written bounces bounced and
+// records a bounced event for each, so that segments ("bounced in
+// campaign 12") and scoring (a hard bounce disqualifies) see it.
+func (db *DB) suppressBounced(ctx context.Context, tx *sqlxTx, os []Outcome, written map[int64]bool) error {
+	now := db.now()
+	for _, o := range os {
+		if o.Status != campaign.DeliveryBounced || !written[o.ID] {
+			continue
+		}
+		_, err := tx.ExecContext(ctx, db.rebind(`UPDATE contacts SET status = 'bounced', updated_at = ? WHERE id = ? AND status = 'active'`), now, o.ContactID)
 		if err != nil {
 			return fmt.Errorf("suppress bounced contact %d: %w", o.ContactID, err)
 		}
-		// The bounce is an event too, so that segments ("bounced in campaign
-		// 12") and scoring (a hard bounce disqualifies) see it.
 		_, err = tx.ExecContext(ctx, db.rebind(`INSERT INTO events (delivery_id, contact_id, campaign_id, kind, human, reason, occurred_at)
-			SELECT id, contact_id, campaign_id, 'bounced', FALSE, ?, ? FROM deliveries WHERE id = ?`), truncateText(o.Reason, campaign.MaxEventText), now, o.ID)
+			SELECT id, contact_id, campaign_id, 'bounced', FALSE, ?, ? FROM deliveries WHERE id = ?`), truncateText(o.Reason, campaign.MaxEventText), outcomeTime(o.At, now), o.ID)
 		if err != nil {
 			return fmt.Errorf("record bounce event of delivery %d: %w", o.ID, err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // ExtendLease pushes the lease of claim token's unsent rows to now+lease.
@@ -294,66 +371,149 @@ func (db *DB) ReleaseClaim(ctx context.Context, token string) error {
 	return nil
 }
 
+// Journal reads, and closes to further writes, the outcomes a claim's
+// holder made durable outside the ledger before writing them to it (see
+// worker's send journal). found is false when the journal is gone (the
+// store that held it lost it): then any row still sending may have been
+// sent.
+type Journal func(ctx context.Context, claim string) (outcomes []Outcome, found bool, err error)
+
 // RecoverLeases handles claims whose lease ran out (their worker died or
-// stalled): in each such claim the lowest row still sending may have been
-// inside its SMTP transaction, so it becomes uncertain, or queued when
-// its campaign resends uncertain deliveries; the rows after it were never
-// started and are queued again. It returns the campaigns that got rows
-// back in the queue, so their batches can be enqueued.
-func (db *DB) RecoverLeases(ctx context.Context) (map[int64]bool, error) {
-	now := db.now()
+// stalled). The outcomes in the claim's journal are written first; then
+// the lowest row still sending may have been inside its SMTP transaction,
+// so it becomes uncertain (or queued, when its campaign resends uncertain
+// deliveries), and the rows after it, never started, are queued again.
+// When the journal is lost every row still sending becomes uncertain:
+// any of them may have been sent, and none is sent twice. A nil journal
+// means outcomes are written to the ledger before the next transaction
+// starts, so there is nothing to read. It returns the campaigns that got
+// rows back in the queue, so their batches can be enqueued.
+func (db *DB) RecoverLeases(ctx context.Context, journal Journal) (map[int64]bool, error) {
+	var claims []string
+	// status = 'sending' with no condition on claim reads the whole
+	// deliveries_claim index: only the rows in flight.
+	if err := db.SelectContext(ctx, &claims, db.rebind(`SELECT DISTINCT claim FROM deliveries
+		WHERE status = 'sending' AND lease_until < ?`), db.now()); err != nil {
+		return nil, fmt.Errorf("recover expired delivery leases: %w", err)
+	}
+	// One claim that cannot be settled does not hold back the others; it
+	// is tried again on the next sweep.
 	out := map[int64]bool{}
-	// Two statements in one transaction rather than one UPDATE with a
-	// correlated min(): SQLite's UPDATE would see its own earlier changes
-	// in the subquery and mark every row of a claim uncertain.
-	err := db.withTx(ctx, func(tx *sqlxTx) error {
-		var firsts []int64
-		// status = 'sending' with no condition on claim reads the whole
-		// deliveries_claim index: only the rows in flight.
-		if err := tx.SelectContext(ctx, &firsts, db.rebind(`SELECT min(id) FROM deliveries
-			WHERE status = 'sending' AND lease_until < ? GROUP BY claim`), now); err != nil {
+	var errs []error
+	for _, claim := range claims {
+		var outcomes []Outcome
+		found := true
+		if journal != nil {
+			var err error
+			if outcomes, found, err = journal(ctx, claim); err != nil {
+				errs = append(errs, fmt.Errorf("recover claim %s: read its journal: %w", claim, err))
+				continue
+			}
+		}
+		if err := db.recoverClaim(ctx, claim, outcomes, found, out); err != nil {
+			errs = append(errs, fmt.Errorf("recover claim %s: %w", claim, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// recoverClaim settles one expired claim; see RecoverLeases. Campaigns
+// with rows queued again are added to queuedAgain.
+func (db *DB) recoverClaim(ctx context.Context, claim string, outcomes []Outcome, found bool, queuedAgain map[int64]bool) error {
+	return db.withTx(ctx, func(tx *sqlxTx) error {
+		now := db.now()
+		lock := ""
+		if db.Dialect == Postgres {
+			lock = " FOR UPDATE"
+		}
+		// The lease is checked again under the lock: a holder that was only
+		// slow may have extended it, or another sweep settled the claim.
+		var rows []struct {
+			ID         int64 `db:"id"`
+			CampaignID int64 `db:"campaign_id"`
+		}
+		if err := tx.SelectContext(ctx, &rows, db.rebind(`SELECT id, campaign_id FROM deliveries
+			WHERE claim = ? AND status = 'sending' AND lease_until < ? ORDER BY id`+lock), claim, now); err != nil {
 			return err
 		}
-		if len(firsts) == 0 {
+		if len(rows) == 0 {
 			return nil
 		}
-		q, args, err := sqlx.In(`UPDATE deliveries SET
-			status = CASE WHEN (SELECT resend_uncertain FROM campaigns WHERE campaigns.id = deliveries.campaign_id)
-				THEN 'queued' ELSE 'uncertain' END,
-			reason = 'the worker was lost inside the SMTP transaction', lease_until = NULL, updated_at = ?
-			WHERE id IN (?) AND status = 'sending' AND lease_until < ?`, now, firsts, now)
+		expired := make(map[int64]bool, len(rows))
+		for _, r := range rows {
+			expired[r.ID] = true
+		}
+		var journaled []Outcome
+		for _, o := range outcomes {
+			if expired[o.ID] {
+				journaled = append(journaled, o)
+				delete(expired, o.ID)
+			}
+		}
+		written, err := db.writeOutcomes(ctx, tx, claim, journaled)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, db.rebind(q), args...); err != nil {
+		if err := db.suppressBounced(ctx, tx, journaled, written); err != nil {
 			return err
 		}
-		var campaigns []int64
-		if err := tx.SelectContext(ctx, &campaigns, db.rebind(`UPDATE deliveries SET status = `+requeued+`, attempts = attempts - 1,
-			lease_until = NULL, updated_at = ? WHERE status = 'sending' AND lease_until < ? RETURNING campaign_id`), now, now); err != nil {
-			return err
+		// Rows are sent in ID order: the first one without an outcome may
+		// have been inside the transaction, the later ones were never
+		// started. Without the journal, any of them may have been sent.
+		var maybeSent, unsent []int64
+		reason := "the worker was lost inside the SMTP transaction"
+		if !found {
+			reason = "the worker was lost and its send journal with it: the message may have been sent"
 		}
-		for _, id := range campaigns {
-			out[id] = true
+		for _, r := range rows {
+			switch {
+			case !expired[r.ID]:
+			case !found || len(maybeSent) == 0:
+				maybeSent = append(maybeSent, r.ID)
+			default:
+				unsent = append(unsent, r.ID)
+			}
+		}
+		if len(maybeSent) > 0 {
+			q, args, err := sqlx.In(`UPDATE deliveries SET
+				status = CASE WHEN (SELECT resend_uncertain FROM campaigns WHERE campaigns.id = deliveries.campaign_id)
+					THEN 'queued' ELSE 'uncertain' END,
+				reason = ?, lease_until = NULL, updated_at = ?
+				WHERE id IN (?) AND status = 'sending'`, reason, now, maybeSent)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, db.rebind(q), args...); err != nil {
+				return err
+			}
+		}
+		if len(unsent) > 0 {
+			q, args, err := sqlx.In(`UPDATE deliveries SET status = `+requeued+`, attempts = attempts - 1,
+				lease_until = NULL, updated_at = ? WHERE id IN (?) AND status = 'sending'`, now, unsent)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, db.rebind(q), args...); err != nil {
+				return err
+			}
+		}
+		if len(maybeSent)+len(unsent) == 0 {
+			return nil // the journal settled every row
 		}
 		// A resent uncertain row is queued too.
-		var resent []int64
-		q, args, err = sqlx.In(`SELECT DISTINCT campaign_id FROM deliveries WHERE id IN (?) AND status = 'queued'`, firsts)
+		var queued []int64
+		q, args, err := sqlx.In(`SELECT DISTINCT campaign_id FROM deliveries WHERE id IN (?) AND status = 'queued'`, append(maybeSent, unsent...))
 		if err != nil {
 			return err
 		}
-		if err := tx.SelectContext(ctx, &resent, db.rebind(q), args...); err != nil {
+		if err := tx.SelectContext(ctx, &queued, db.rebind(q), args...); err != nil {
 			return err
 		}
-		for _, id := range resent {
-			out[id] = true
+		for _, id := range queued {
+			queuedAgain[id] = true
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("recover expired delivery leases: %w", err)
-	}
-	return out, nil
 }
 
 // NextDeferred returns when the earliest deferred delivery of campaign

@@ -79,6 +79,13 @@ func TestSIGKILLedWorkersNeitherLoseNorDoubleAMessage(t *testing.T) {
 		"FUNNEL_SECRET="+strings.Repeat("k", 40), "FUNNEL_LOG_LEVEL=warn")
 	var mu sync.Mutex
 	var logs bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("worker logs:\n%s", logs.String())
+		}
+	})
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "work", "-addr", "127.0.0.1:0", "-concurrency", fmt.Sprint(concurrency), "-lease", "2s")
 		cmd.Env = env

@@ -75,7 +75,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 
 // Once runs one reconciliation; full adds the pass over sending campaigns.
 func (r *Reconciler) Once(ctx context.Context, full bool) error {
-	requeued, err := r.DB.RecoverLeases(ctx)
+	requeued, err := r.DB.RecoverLeases(ctx, r.Sender.journalReader())
 	if err != nil {
 		return err
 	}

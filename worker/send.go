@@ -61,6 +61,13 @@ type SenderConfig struct {
 	// handler waits for the limit before the transaction to such a
 	// recipient; other domains are not limited.
 	DomainRates map[string]float64
+	// Journal keeps each message's outcome in Redis until its claim ends,
+	// then writes the claim's outcomes to the ledger in one statement,
+	// instead of committing each to the ledger before the next message.
+	// Use it when Redis outlives the worker (a Redis server, ideally with
+	// persistence); not with funnel dev's in-process Redis, which dies
+	// with the worker and would leave a crashed claim's rows uncertain.
+	Journal bool
 }
 
 // Sender handles TypeStartCampaign and TypeSendBatch.
@@ -80,6 +87,8 @@ type Sender struct {
 
 	mu    sync.Mutex
 	preps map[int64]*prepared
+
+	journal *sendJournal // nil without SenderConfig.Journal
 }
 
 // NewSender returns a Sender; register it with Register.
@@ -108,8 +117,21 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Links == nil {
 		cfg.Links = NewLinkRecorder(store.NewLinks(cfg.DB))
 	}
-	return &Sender{cfg: cfg, log: cfg.Logger, limits: newLimiter(cfg.Redis), preps: map[int64]*prepared{},
+	h := &Sender{cfg: cfg, log: cfg.Logger, limits: newLimiter(cfg.Redis), preps: map[int64]*prepared{},
 		status: &statusCache{db: cfg.DB, ttl: cfg.StatusEvery, m: map[int64]statusEntry{}}}
+	if cfg.Journal {
+		h.journal = &sendJournal{rdb: cfg.Redis, ttl: 7 * 24 * time.Hour}
+	}
+	return h
+}
+
+// journalReader is what the lease sweep reads a dead claim's outcomes
+// with: nil when outcomes go straight to the ledger.
+func (h *Sender) journalReader() store.Journal {
+	if h.journal == nil {
+		return nil
+	}
+	return h.journal.read
 }
 
 // Register installs the Sender's handlers on s.
@@ -250,11 +272,20 @@ func (h *Sender) SendBatch(ctx context.Context, t *asynq.Task) error {
 			continue
 		}
 		token := newToken()
+		if h.journal != nil {
+			// Before the claim: a claim without its journal would look lost.
+			if err := h.journal.open(ctx, token); err != nil {
+				return err
+			}
+		}
 		claimed, err := h.cfg.DB.ClaimDeliveries(ctx, store.Claim{CampaignID: c.ID, MinID: from, MaxID: hi, Limit: n, Token: token, Lease: h.cfg.Lease})
 		if err != nil {
 			return err
 		}
 		if len(claimed) == 0 {
+			if h.journal != nil {
+				_ = h.journal.drop(ctx, token) // unused; it would expire anyway
+			}
 			if from == lo {
 				break
 			}
@@ -296,6 +327,8 @@ func (h *Sender) stopResult(err error) error {
 		return nil
 	case errors.Is(err, errStop), errors.Is(err, context.Canceled):
 		return &retryAfter{d: time.Second, why: "worker shutting down"}
+	case errors.Is(err, errJournalClosed):
+		return &retryAfter{d: time.Second, why: err.Error()}
 	case errors.Is(err, errDial):
 		return &retryAfter{d: 5 * time.Second, why: err.Error()}
 	}
@@ -340,13 +373,20 @@ func (h *Sender) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// sendClaim sends claimed deliveries in ID order, committing each outcome
-// before the next transaction starts. When it stops early it hands the
-// unsent rows back. It returns the IDs of the deliveries sent.
-func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.Campaign, prep *prepared, token string, claimed []store.Claimed) ([]int64, error) {
+// sendClaim sends claimed deliveries in ID order, making each outcome
+// durable before the next transaction starts, and has them all in the
+// ledger when it returns. When it stops early it hands the unsent rows
+// back. It returns the IDs of the deliveries sent.
+func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.Campaign, prep *prepared, token string, claimed []store.Claimed) (sent []int64, err error) {
 	// Outcome writes must land even when the task's context is cancelled
 	// at shutdown: an unrecorded outcome would turn into an uncertain row.
 	wctx := context.WithoutCancel(ctx)
+	outs := &claimOutcomes{db: h.cfg.DB, journal: h.journal, token: token}
+	defer func() {
+		if ferr := outs.finish(wctx); err == nil {
+			err = ferr
+		}
+	}()
 	leaseEnd := h.now().Add(h.cfg.Lease)
 	extend := func() error {
 		if time.Until(leaseEnd) < h.cfg.Lease/2 {
@@ -357,21 +397,26 @@ func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.C
 		}
 		return nil
 	}
-	var sent []int64
 	buf := make([]byte, 0, 32<<10)
 	for _, d := range claimed {
 		if err := h.checkGo(ctx, c.ID); err != nil {
-			return sent, h.release(wctx, token, err)
+			return sent, h.release(wctx, outs, err)
 		}
 		if err := extend(); err != nil {
 			return sent, err
 		}
 		if err := h.waitDomain(ctx, c.ID, d, extend); err != nil {
-			return sent, h.release(wctx, token, err)
+			return sent, h.release(wctx, outs, err)
 		}
 		o, msgBuf, dialFailed := h.deliver(ctx, conn, c, prep, token, d, buf)
 		buf = msgBuf
-		if err := h.cfg.DB.RecordOutcome(wctx, o); err != nil {
+		o.At = h.now()
+		if err := outs.record(wctx, o); err != nil {
+			if errors.Is(err, errJournalClosed) {
+				// The outcomes so far are in the ledger: the rest was
+				// never started and goes back to the queue.
+				return sent, h.release(wctx, outs, err)
+			}
 			// Stop: starting another transaction before this outcome is
 			// durable would break the one-uncertain-per-claim rule.
 			return sent, fmt.Errorf("delivery %d: %w", d.ID, err)
@@ -381,10 +426,67 @@ func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.C
 			sent = append(sent, d.ID)
 		}
 		if dialFailed {
-			return sent, h.release(wctx, token, errDial)
+			return sent, h.release(wctx, outs, errDial)
 		}
 	}
 	return sent, nil
+}
+
+// claimOutcomes records the outcomes of one claim: each straight into
+// the ledger, or, with a journal, each into the journal and all of them
+// into the ledger at once when the claim ends.
+type claimOutcomes struct {
+	db      *store.DB
+	journal *sendJournal
+	token   string
+	pending []store.Outcome // journaled, not yet in the ledger
+}
+
+// record makes o durable: once it returns nil, the next transaction may
+// start.
+func (c *claimOutcomes) record(ctx context.Context, o store.Outcome) error {
+	if c.journal == nil {
+		return c.db.RecordOutcome(ctx, o)
+	}
+	c.pending = append(c.pending, o)
+	err := c.journal.append(ctx, c.token, o)
+	if err == nil {
+		return nil
+	}
+	// Redis did not take it: the ledger must have it before anything else
+	// is sent. A sealed or lost journal also ends the claim.
+	if ferr := c.flush(ctx); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	if errors.Is(err, errJournalClosed) {
+		return errJournalClosed
+	}
+	return nil
+}
+
+// flush writes the journaled outcomes to the ledger.
+func (c *claimOutcomes) flush(ctx context.Context) error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	err := c.db.RecordOutcomes(ctx, c.token, c.pending)
+	if err == nil || errors.Is(err, store.ErrLeaseLost) {
+		// Written, or settled by the sweep from the journal already.
+		c.pending = c.pending[:0]
+	}
+	return err
+}
+
+// finish writes what is pending and deletes the journal.
+func (c *claimOutcomes) finish(ctx context.Context) error {
+	if c.journal == nil {
+		return nil
+	}
+	if err := c.flush(ctx); err != nil {
+		// Keep the journal: the sweep settles the claim from it.
+		return err
+	}
+	return c.journal.drop(ctx, c.token)
 }
 
 // waitDomain waits until d's recipient domain allows one more message,
@@ -422,8 +524,13 @@ func domainOf(email string) string {
 	return strings.ToLower(email[strings.LastIndexByte(email, '@')+1:])
 }
 
-func (h *Sender) release(ctx context.Context, token string, why error) error {
-	if err := h.cfg.DB.ReleaseClaim(ctx, token); err != nil {
+// release hands the claim's unsent rows back, after writing the outcomes
+// of the sent ones: rows still sending in the ledger are what it requeues.
+func (h *Sender) release(ctx context.Context, outs *claimOutcomes, why error) error {
+	if err := outs.flush(ctx); err != nil {
+		return err
+	}
+	if err := h.cfg.DB.ReleaseClaim(ctx, outs.token); err != nil {
 		return err
 	}
 	return why

@@ -115,7 +115,10 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := ops.NewRegistry()
-	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, 10, 30*time.Second, true) // webhooks may reach a local receiver
+	// Webhooks may reach a local receiver. The send journal needs a Redis
+	// that outlives this process: only one given by FUNNEL_REDIS_URL.
+	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, sendingOptions{
+		Concurrency: 10, Lease: 30 * time.Second, PrivateHooks: true, Journal: cfg.RedisURL != ""})
 	if err != nil {
 		return err
 	}

@@ -51,8 +51,8 @@ func (c *workCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := ops.NewRegistry()
-	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, *concurrency, *lease,
-		cfg.WebhookAllowPrivate == "1")
+	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, sendingOptions{
+		Concurrency: *concurrency, Lease: *lease, PrivateHooks: cfg.WebhookAllowPrivate == "1", Journal: true})
 	if err != nil {
 		return err
 	}
@@ -81,13 +81,26 @@ func tuneGC(getenv func(string) string) {
 	}
 }
 
+// sendingOptions are what funnel work and funnel dev run the sending
+// side with.
+type sendingOptions struct {
+	Concurrency int           // asynq tasks, hence SMTP connections
+	Lease       time.Duration // of a claim of deliveries
+	// PrivateHooks lets webhooks reach private addresses.
+	PrivateHooks bool
+	// Journal keeps outcomes in Redis until a claim ends (see
+	// worker.SenderConfig.Journal): only when Redis outlives the worker.
+	Journal bool
+}
+
 // startSending starts the asynq server with the campaign handlers over a
 // pool of SMTP connections to the servers of FUNNEL_SMTP_URL (each with
 // its weight, connection cap and rate), and the reconciler. stop
 // shuts them down gracefully: no new SMTP transaction starts, those in
 // flight finish and are recorded, the rest is handed back to the queue.
 func startSending(ctx context.Context, cfg Config, db *store.DB, rdb redis.UniversalClient, log *slog.Logger,
-	reg prometheus.Registerer, concurrency int, lease time.Duration, privateHooks bool) (*worker.Server, func(), error) {
+	reg prometheus.Registerer, opts sendingOptions) (*worker.Server, func(), error) {
+	concurrency := opts.Concurrency
 	tm, err := newTemplateMail(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -117,12 +130,13 @@ func startSending(ctx context.Context, cfg Config, db *store.DB, rdb redis.Unive
 	client := worker.NewClient(rdb)
 	sender := worker.NewSender(worker.SenderConfig{
 		DB: db, Redis: rdb, Client: client, Pool: pool, Composer: tm.Composer, Templates: tm.Options,
-		Logger: log, Metrics: worker.NewMetrics(reg), Lease: lease, Stopping: w.Stopping(), DomainRates: domainRates,
+		Logger: log, Metrics: worker.NewMetrics(reg), Lease: opts.Lease, Stopping: w.Stopping(), DomainRates: domainRates,
+		Journal: opts.Journal,
 	})
 	sender.Register(w)
 	// Scoring and webhook delivery: every worker runs a scorer; the scoring
 	// cursor in the database serializes them.
-	hooks := worker.NewWebhooks(worker.WebhookConfig{DB: db, Redis: rdb, Logger: log, AllowPrivate: privateHooks})
+	hooks := worker.NewWebhooks(worker.WebhookConfig{DB: db, Redis: rdb, Logger: log, AllowPrivate: opts.PrivateHooks})
 	hooks.Register(w)
 	if err := w.Start(); err != nil {
 		return nil, nil, err
