@@ -183,6 +183,20 @@ const MaxPageSize = 500
 // ListContacts returns contacts in ID order after f.After, filtered by f.
 // The keyset cursor keeps deep pages as cheap as the first.
 func (db *DB) ListContacts(ctx context.Context, f campaign.ContactFilter) ([]*campaign.Contact, error) {
+	q, args, ok := db.contactListQuery(f)
+	if !ok {
+		return []*campaign.Contact{}, nil
+	}
+	var rows []contactRow
+	if err := db.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	return contactsOf(rows)
+}
+
+// contactListQuery returns the statement of ListContacts for f, or false
+// when f can match nothing.
+func (db *DB) contactListQuery(f campaign.ContactFilter) (string, []any, bool) {
 	where := []string{"id > ?"}
 	args := []any{f.After}
 	if f.EmailPrefix != "" {
@@ -202,11 +216,16 @@ func (db *DB) ListContacts(ctx context.Context, f campaign.ContactFilter) ([]*ca
 	if f.Status != "" {
 		where = append(where, "status = ?")
 		args = append(args, f.Status)
+		if f.Status != campaign.ContactActive {
+			// Implies the predicate of the partial index contacts_inactive,
+			// so that both planners may read the page from it.
+			where = append(where, "status <> 'active'")
+		}
 	}
 	if f.Tag != "" {
 		tag := campaign.NormalizeTags([]string{f.Tag})
 		if len(tag) == 0 {
-			return []*campaign.Contact{}, nil
+			return "", nil, false
 		}
 		if db.Dialect == Postgres {
 			where = append(where, "tags @> ?::jsonb")
@@ -222,16 +241,51 @@ func (db *DB) ListContacts(ctx context.Context, f campaign.ContactFilter) ([]*ca
 	}
 	q := `SELECT ` + contactColumns + ` FROM contacts WHERE ` + strings.Join(where, " AND ") +
 		fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
-	var rows []contactRow
-	if err := db.SelectContext(ctx, &rows, db.rebind(q), args...); err != nil {
-		return nil, fmt.Errorf("list contacts: %w", err)
-	}
-	return contactsOf(rows)
+	return db.rebind(q), args, true
 }
 
-// CountContacts returns the number of contacts.
+// CountContacts returns the number of contacts. It reads every row (on
+// PostgreSQL about 250 ms for 1,000,000 contacts); pages that only show
+// the size of the list use EstimateContacts.
 func (db *DB) CountContacts(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.GetContext(ctx, &n, `SELECT count(*) FROM contacts`)
 	return n, err
+}
+
+// ContactCount is the size of the contact list, exact or estimated.
+type ContactCount struct {
+	N int64
+	// Approximate is set when N is PostgreSQL's estimate rather than a
+	// count: the rows per page of the last (auto)VACUUM or ANALYZE times
+	// the pages the table has now. It follows the table's growth at once
+	// and deletions only after the next of those.
+	Approximate bool
+}
+
+// EstimateContacts returns the number of contacts cheaply: on PostgreSQL
+// the planner's estimate when it is at least exactBelow, else (and
+// always on SQLite, whose count reads a small index) an exact count.
+func (db *DB) EstimateContacts(ctx context.Context, exactBelow int64) (ContactCount, error) {
+	if db.Dialect == Postgres {
+		var est float64
+		// The planner's own arithmetic: tuples per page at the last
+		// statistics times the pages the table has now. reltuples is -1
+		// before the first ANALYZE.
+		err := db.GetContext(ctx, &est, `SELECT CASE WHEN relpages > 0 AND reltuples >= 0
+				THEN reltuples / relpages * (pg_relation_size(oid) / current_setting('block_size')::int)
+				ELSE -1 END
+			FROM pg_class WHERE oid = 'contacts'::regclass`)
+		if err != nil {
+			return ContactCount{}, fmt.Errorf("estimate contacts: %w", err)
+		}
+		if est >= float64(exactBelow) {
+			return ContactCount{N: int64(est + 0.5), Approximate: true}, nil
+		}
+	}
+	n, err := db.CountContacts(ctx)
+	if err != nil {
+		return ContactCount{}, fmt.Errorf("count contacts: %w", err)
+	}
+	return ContactCount{N: n}, nil
 }

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +154,110 @@ func TestAPITokens(t *testing.T) {
 		if _, err := db.AuthenticateAPIToken(ctx, secret); campaign.ErrorCode(err) != campaign.EUNAUTH {
 			t.Errorf("revoked token: got %v, want EUNAUTH", err)
 		}
+	})
+}
+
+// TestListContactsByStatusReadsTheInactiveIndex: a page of contacts in a
+// status other than active comes from the partial index of inactive
+// contacts in both dialects (rather than a walk of the primary key past
+// every active contact), and holds the right contacts.
+func TestListContactsByStatusReadsTheInactiveIndex(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		const n = 20000
+		now := time.Now().UTC()
+		fill := `INSERT INTO contacts (email, created_at, updated_at)
+			SELECT 'c' || g || '@x.io', $1, $1 FROM generate_series(1, 20000) g`
+		if db.Dialect == store.SQLite {
+			fill = `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 20000)
+				INSERT INTO contacts (email, created_at, updated_at) SELECT 'c' || n || '@x.io', ?1, ?1 FROM g`
+		}
+		for _, q := range []string{fill,
+			`UPDATE contacts SET status = 'bounced' WHERE id % 4000 = 7`,
+			`UPDATE contacts SET status = 'complained' WHERE id = (SELECT max(id) FROM contacts)`,
+			`ANALYZE`} {
+			var args []any
+			if q == fill {
+				args = []any{now}
+			}
+			if _, err := db.ExecContext(ctx, q, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		explain := "EXPLAIN "
+		if db.Dialect == store.SQLite {
+			explain = "EXPLAIN QUERY PLAN "
+		}
+		for _, tt := range []struct {
+			status campaign.ContactStatus
+			want   int
+		}{{campaign.ContactBounced, n / 4000}, {campaign.ContactComplained, 1}, {campaign.ContactUnsubscribed, 0}} {
+			f := campaign.ContactFilter{Status: tt.status, Limit: 50}
+			q, args, _ := store.ContactListQuery(db, f)
+			rows, err := db.QueryContext(ctx, explain+q, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
+			}
+			rows.Close()
+			if !strings.Contains(strings.Join(plan, "\n"), "contacts_inactive") {
+				t.Errorf("status %s: plan does not use contacts_inactive:\n%s", tt.status, strings.Join(plan, "\n"))
+			}
+			cs, err := db.ListContacts(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cs {
+				if c.Status != tt.status {
+					t.Errorf("status %s: listed %s in status %s", tt.status, c.Email, c.Status)
+				}
+			}
+			if len(cs) != tt.want {
+				t.Errorf("status %s: %d contacts, want %d", tt.status, len(cs), tt.want)
+			}
+		}
+	})
+}
+
+// TestEstimateContactsIsExactUnlessLarge: a list under the threshold,
+// or one PostgreSQL has no statistics for yet, is counted exactly; past
+// the threshold PostgreSQL answers from its statistics and says so.
+// SQLite always counts.
+func TestEstimateContactsIsExactUnlessLarge(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		for i := range 30 {
+			if err := db.CreateContact(ctx, &campaign.Contact{Email: fmt.Sprintf("e%d@x.io", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check := func(name string, exactBelow int64, want store.ContactCount) {
+			t.Helper()
+			got, err := db.EstimateContacts(ctx, exactBelow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", name, diff)
+			}
+		}
+		check("no statistics yet", 10, store.ContactCount{N: 30})
+		if _, err := db.ExecContext(ctx, "ANALYZE contacts"); err != nil {
+			t.Fatal(err)
+		}
+		check("under the threshold", 1000, store.ContactCount{N: 30})
+		check("past the threshold", 10, store.ContactCount{N: 30, Approximate: db.Dialect == store.Postgres})
 	})
 }
