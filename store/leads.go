@@ -13,7 +13,7 @@ import (
 )
 
 const leadSelect = `SELECT l.id, l.contact_id, c.email, c.first_name, c.last_name, l.status, l.reason, l.owner_user_id,
-	l.score_at_creation, c.score, l.campaign_id, l.created_at, l.updated_at
+	l.score_at_creation, l.score, l.campaign_id, l.created_at, l.updated_at
 	FROM leads l JOIN contacts c ON c.id = l.contact_id`
 
 func scanLead(sc interface{ Scan(...any) error }) (*campaign.Lead, error) {
@@ -54,7 +54,7 @@ func (db *DB) ListLeads(ctx context.Context, f campaign.LeadFilter) ([]*campaign
 		where, args = append(where, "l.owner_user_id = ?"), append(args, f.OwnerID)
 	}
 	if f.MinScore != 0 {
-		where, args = append(where, "c.score >= ?"), append(args, f.MinScore)
+		where, args = append(where, "l.score >= ?"), append(args, f.MinScore)
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "l.created_at >= ?"), append(args, f.Since.UTC())
@@ -64,7 +64,7 @@ func (db *DB) ListLeads(ctx context.Context, f campaign.LeadFilter) ([]*campaign
 	}
 	if f.AfterScore != nil {
 		// Keyset: after the last row of the previous page in (score DESC, id ASC).
-		where = append(where, "(c.score < ? OR (c.score = ? AND l.id > ?))")
+		where = append(where, "(l.score < ? OR (l.score = ? AND l.id > ?))")
 		args = append(args, *f.AfterScore, *f.AfterScore, f.AfterID)
 	}
 	q := leadSelect
@@ -74,7 +74,9 @@ func (db *DB) ListLeads(ctx context.Context, f campaign.LeadFilter) ([]*campaign
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	q += " ORDER BY c.score DESC, l.id LIMIT ?"
+	// leads.score is the contact's score, copied by writeScoreState, so
+	// that a page is read from the leads_score indexes.
+	q += " ORDER BY l.score DESC, l.id LIMIT ?"
 	args = append(args, f.Limit)
 	rows, err := db.QueryContext(ctx, db.rebind(q), args...)
 	if err != nil {
@@ -353,4 +355,13 @@ func parseSQLiteTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, errors.New("unreadable time " + s)
+}
+
+// CountLeadsSince counts the leads created at or after since, all of them.
+func (db *DB) CountLeadsSince(ctx context.Context, since time.Time) (int64, error) {
+	var n int64
+	if err := db.GetContext(ctx, &n, db.rebind(`SELECT count(*) FROM leads WHERE created_at >= ?`), since.UTC()); err != nil {
+		return 0, fmt.Errorf("count leads since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return n, nil
 }

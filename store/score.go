@@ -551,9 +551,9 @@ func (s *scoring) createLead(ctx context.Context, c *scoreContact, campaignID in
 		return err
 	}
 	var id int64
-	err = s.tx.QueryRowContext(ctx, s.db.rebind(`INSERT INTO leads (contact_id, status, owner_user_id, score_at_creation, campaign_id, created_at, updated_at)
-		VALUES (?, 'new', ?, ?, ?, ?, ?) ON CONFLICT (contact_id) DO NOTHING RETURNING id`),
-		c.id, nullID(owner), c.state.Score, nullID(campaignID), s.now, s.now).Scan(&id)
+	err = s.tx.QueryRowContext(ctx, s.db.rebind(`INSERT INTO leads (contact_id, status, owner_user_id, score_at_creation, score, campaign_id, created_at, updated_at)
+		VALUES (?, 'new', ?, ?, ?, ?, ?, ?) ON CONFLICT (contact_id) DO NOTHING RETURNING id`),
+		c.id, nullID(owner), c.state.Score, c.state.Score, nullID(campaignID), s.now, s.now).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // another run made it: one lead per contact
 	}
@@ -649,6 +649,10 @@ func writeScoreState(ctx context.Context, db *DB, tx *sqlxTx, id int64, st campa
 	}
 	if _, err := tx.ExecContext(ctx, db.rebind(`UPDATE contacts SET score = ? WHERE id = ?`), st.Score, id); err != nil {
 		return fmt.Errorf("write score of contact %d: %w", id, err)
+	}
+	// The lead's copy orders the leads board (migration 00011).
+	if _, err := tx.ExecContext(ctx, db.rebind(`UPDATE leads SET score = ? WHERE contact_id = ?`), st.Score, id); err != nil {
+		return fmt.Errorf("write score of contact %d's lead: %w", id, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -469,6 +470,61 @@ func TestRejectedLeadIsRecycledAndRequalifies(t *testing.T) {
 		want := fmt.Sprint([]campaign.LifecycleStage{campaign.StageEngaged, campaign.StageMQL, campaign.StageRecycled, campaign.StageMQL})
 		if fmt.Sprint(path) != want {
 			t.Errorf("stage history %v, want %s", path, want)
+		}
+	})
+}
+
+// The leads board orders by the lead's copy of the contact's score: it must
+// follow every change of the score, from new events and from decay.
+func TestLeadsBoardFollowsTheCurrentScore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		now := scoreT0
+		store.SetNow(db, func() time.Time { return now })
+		a := newContact(t, db, "a@example.com", nil)
+		b := newContact(t, db, "b@example.com", nil)
+		for _, c := range []int64{a, b} {
+			insertEvents(t, db, click(c, 1, "https://x.test/a", now), click(c, 1, "https://x.test/b", now),
+				click(c, 1, "https://x.test/c", now), click(c, 1, "https://x.test/d", now))
+		}
+		drain(t, db)
+		board := func() []int64 {
+			t.Helper()
+			ls, err := db.ListLeads(t.Context(), campaign.LeadFilter{Status: campaign.LeadNew})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int64
+			for _, l := range ls {
+				if want := score(t, db, l.ContactID).State.Score; l.Score != want {
+					t.Errorf("lead of contact %d shows score %v, the contact has %v", l.ContactID, l.Score, want)
+				}
+				ids = append(ids, l.ContactID)
+			}
+			return ids
+		}
+		if got := board(); !slices.Equal(got, []int64{a, b}) {
+			t.Fatalf("equal scores: board %v, want %v (lead ID order)", got, []int64{a, b})
+		}
+		// b clicks again a day later: it leads the board.
+		now = now.Add(24 * time.Hour)
+		insertEvents(t, db, click(b, 2, "https://x.test/e", now))
+		drain(t, db)
+		if got := board(); !slices.Equal(got, []int64{b, a}) {
+			t.Errorf("after b's click: board %v, want %v", got, []int64{b, a})
+		}
+		// A half-life later both halve; the order stays and the shown
+		// scores are the decayed ones (checked in board).
+		now = now.Add(30 * 24 * time.Hour)
+		if _, _, err := db.DecayScores(t.Context(), 100); err != nil {
+			t.Fatal(err)
+		}
+		if got := board(); !slices.Equal(got, []int64{b, a}) {
+			t.Errorf("after decay: board %v, want %v", got, []int64{b, a})
+		}
+		// The minimum-score filter reads the same copy.
+		ls, err := db.ListLeads(t.Context(), campaign.LeadFilter{MinScore: score(t, db, b).State.Score})
+		if err != nil || len(ls) != 1 || ls[0].ContactID != b {
+			t.Errorf("min_score = b's score: %+v, %v; want b's lead only", ls, err)
 		}
 	})
 }
