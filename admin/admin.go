@@ -50,6 +50,10 @@ type Config struct {
 	// private and link-local addresses (tests, funnel dev, a CRM inside
 	// the network); off, such URLs are refused with 422.
 	AllowPrivateWebhooks bool
+	// Sending is how this process sends mail (SMTP servers, DKIM keys,
+	// bounce domain), shown to admins under /settings and checked by
+	// POST /api/v1/smtp-servers/{index}/check. The zero value shows none.
+	Sending Sending
 }
 
 // API serves the admin REST API.
@@ -74,6 +78,8 @@ type API struct {
 	ttl          time.Duration
 	openAPICache
 	caught bool // the outbox pages are served
+	// sending is Config.Sending.
+	sending Sending
 }
 
 // New returns an API ready to serve. Call Close when the server stops, so
@@ -94,6 +100,7 @@ func New(cfg Config) *API {
 		cfg.SessionTTL = 12 * time.Hour
 	}
 	a.caught = cfg.Caught != nil
+	a.sending = cfg.Sending
 	a.secure = strings.HasPrefix(cfg.PublicURL, "https://")
 	a.ttl = cfg.SessionTTL
 	a.pages = ui.New(ui.Config{DB: cfg.DB, Logger: cfg.Logger, Caught: cfg.Caught})

@@ -13,6 +13,7 @@ import (
 
 type principalKey struct{}
 type sessionKey struct{}
+type userKey struct{}
 
 // principalFrom returns the caller authenticated by requireRole.
 func principalFrom(ctx context.Context) *campaign.Principal {
@@ -27,6 +28,13 @@ func sessionFrom(ctx context.Context) *store.Session {
 	return s
 }
 
+// sessionUser returns the user of the request's browser session, as it
+// was when the request came; nil when it came with a bearer token.
+func sessionUser(ctx context.Context) *campaign.User {
+	u, _ := ctx.Value(userKey{}).(*campaign.User)
+	return u
+}
+
 // unsafeMethod reports whether a request may change state and so needs a
 // CSRF token when it is authenticated by a cookie.
 func unsafeMethod(m string) bool {
@@ -36,26 +44,27 @@ func unsafeMethod(m string) bool {
 // authenticate finds the caller: a bearer token (API routes only) or the
 // session cookie. A cookie-authenticated request that may change state
 // must echo the session's CSRF token in the X-CSRF-Token header or the
-// "csrf" form field, or it is EFORBIDDEN.
-func (a *API) authenticate(r *http.Request, api bool) (*campaign.Principal, *store.Session, error) {
+// "csrf" form field, or it is EFORBIDDEN. A disabled user's token or
+// session is EUNAUTH: the store checks the user on every request.
+func (a *API) authenticate(r *http.Request, api bool) (*campaign.Principal, *store.Session, *campaign.User, error) {
 	if h := r.Header.Get("Authorization"); h != "" && api {
 		secret, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || strings.TrimSpace(secret) == "" {
-			return nil, nil, campaign.Errorf(campaign.EUNAUTH, "Authorization must be Bearer <token>")
+			return nil, nil, nil, campaign.Errorf(campaign.EUNAUTH, "Authorization must be Bearer <token>")
 		}
 		p, err := a.db.AuthenticateAPIToken(r.Context(), strings.TrimSpace(secret))
-		return p, nil, err
+		return p, nil, nil, err
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
 		if api {
-			return nil, nil, campaign.Errorf(campaign.EUNAUTH, "an API token is required: send Authorization: Bearer <token>")
+			return nil, nil, nil, campaign.Errorf(campaign.EUNAUTH, "an API token is required: send Authorization: Bearer <token>")
 		}
-		return nil, nil, campaign.Errorf(campaign.EUNAUTH, "sign in first")
+		return nil, nil, nil, campaign.Errorf(campaign.EUNAUTH, "sign in first")
 	}
 	s, u, err := a.db.FindSession(r.Context(), c.Value)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if unsafeMethod(r.Method) {
 		got := r.Header.Get("X-CSRF-Token")
@@ -63,10 +72,10 @@ func (a *API) authenticate(r *http.Request, api bool) (*campaign.Principal, *sto
 			got = r.PostFormValue("csrf")
 		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) != 1 {
-			return nil, nil, campaign.Errorf(campaign.EFORBIDDEN, "missing or wrong CSRF token: reload the page and try again")
+			return nil, nil, nil, campaign.Errorf(campaign.EFORBIDDEN, "missing or wrong CSRF token: reload the page and try again")
 		}
 	}
-	return &campaign.Principal{UserID: u.ID, Name: u.Email, Role: u.Role}, s, nil
+	return &campaign.Principal{UserID: u.ID, Name: u.Email, Role: u.Role}, s, u, nil
 }
 
 // requireRole wraps h so that it runs only for a caller holding one of
@@ -77,7 +86,7 @@ func (a *API) authenticate(r *http.Request, api bool) (*campaign.Principal, *sto
 func (a *API) requireRole(h http.HandlerFunc, roles ...campaign.Role) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api := strings.HasPrefix(r.URL.Path, "/api/")
-		p, s, err := a.authenticate(r, api)
+		p, s, u, err := a.authenticate(r, api)
 		if err != nil {
 			a.denied(w, r, api, err)
 			return
@@ -85,6 +94,7 @@ func (a *API) requireRole(h http.HandlerFunc, roles ...campaign.Role) http.Handl
 		ctx := context.WithValue(r.Context(), principalKey{}, p)
 		if s != nil {
 			ctx = context.WithValue(ctx, sessionKey{}, s)
+			ctx = context.WithValue(ctx, userKey{}, u)
 		}
 		r = r.WithContext(ctx)
 		if !p.Can(roles...) {

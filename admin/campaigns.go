@@ -108,11 +108,7 @@ func (a *API) writeCampaign(w http.ResponseWriter, r *http.Request, status int, 
 
 func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	after, err := queryInt(q.Get("cursor"), "cursor", 0)
-	var limit int
-	if err == nil {
-		limit, err = queryLimit(q.Get("limit"))
-	}
+	after, limit, err := pageQuery(q)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -150,7 +146,7 @@ func (a *API) updateCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.apply(c)
-	if err := a.db.UpdateCampaign(r.Context(), c); err != nil {
+	if err := a.db.UpdateCampaignIf(r.Context(), c, matchedVersion(r)); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

@@ -514,8 +514,8 @@ func TestGetCampaignProgressMatchesTheLedger(t *testing.T) {
 		if view.Progress.Audience != 10 || view.AudienceSize == nil || *view.AudienceSize != 10 {
 			t.Errorf("audience %d, audience_size %v; want 10 (12 contacts, 2 excluded)", view.Progress.Audience, view.AudienceSize)
 		}
-		if view.Progress.Rate <= 0 || view.Progress.ETA == nil {
-			t.Errorf("with 2 sent in the last minute and 4 pending: rate %v, eta %v; want a rate and an ETA", view.Progress.Rate, view.Progress.ETA)
+		if view.Progress.Rate != 2.0/60 || view.Progress.ETA == nil {
+			t.Errorf("with 2 sent in the last minute and 4 pending: rate %v, eta %v; want 2/60 per second and an ETA", view.Progress.Rate, view.Progress.ETA)
 		}
 
 		// The deliveries route lists the same ledger.

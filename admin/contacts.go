@@ -69,9 +69,7 @@ func (a *API) listContacts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := campaign.ContactFilter{EmailPrefix: q.Get("email_prefix"), Tag: q.Get("tag"), Status: campaign.ContactStatus(q.Get("status"))}
 	var err error
-	if f.After, err = queryInt(q.Get("cursor"), "cursor", 0); err == nil {
-		f.Limit, err = queryLimit(q.Get("limit"))
-	}
+	f.After, f.Limit, err = pageQuery(q)
 	if err == nil && f.Status != "" && !f.Status.Valid() {
 		err = campaign.Invalid("invalid query", campaign.FieldError{Field: "status", Message: "must be one of active, unsubscribed, bounced, complained"})
 	}

@@ -21,6 +21,7 @@ var statusOf = map[string]int{
 	campaign.EUNAUTH:    http.StatusUnauthorized,
 	campaign.ETOOLARGE:  http.StatusRequestEntityTooLarge,
 	campaign.EINTERNAL:  http.StatusInternalServerError,
+	campaign.ESTALE:     http.StatusPreconditionFailed,
 }
 
 // errorBody is the one error shape of the API.

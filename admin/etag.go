@@ -8,17 +8,22 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/funnel-email/funnel/campaign"
 )
 
 // Optimistic concurrency for templates, segments and campaigns.
 //
-// GET answers an ETag made of the resource's id and updated_at. PATCH with
-// If-Match answers 412 Precondition Failed, changing nothing, when the
-// resource changed since that ETag was read. PATCH without If-Match is
-// allowed (last write wins) so that existing scripts keep working; the web
-// UI always sends it. The check runs just before the update, not inside
-// its UPDATE statement: two writers that both pass it within the same few
-// milliseconds both succeed.
+// GET answers an ETag made of the resource's id and updated_at (its
+// version). PATCH with If-Match answers 412 Precondition Failed, changing
+// nothing, when the resource changed since that ETag was read. The check
+// is made twice: ifMatch compares the tag with the current version first
+// (a cheap, friendly answer that names both tags), then hands the version
+// it matched to the handler, whose store update applies only to that
+// version in the UPDATE itself (WHERE id = ? AND updated_at = ?). So of two
+// PATCHes with the same If-Match, however close together, exactly one
+// succeeds. PATCH without If-Match is allowed (last write wins) so that
+// existing scripts keep working; the web UI always sends it.
 
 // etag is the strong ETag of a version of a resource.
 func etag(kind string, id int64, updated time.Time) string {
@@ -51,9 +56,27 @@ func (a *API) withETag(kind string, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// version is one version of a resource: its ETag and the updated_at it
+// is made of.
+type version struct {
+	tag string
+	at  time.Time
+}
+
+type versionKey struct{}
+
+// matchedVersion returns the version that the request's If-Match named,
+// for the store update to apply only to it; zero when the request has no
+// If-Match (or "*"), which updates whatever the version.
+func matchedVersion(r *http.Request) time.Time {
+	t, _ := r.Context().Value(versionKey{}).(time.Time)
+	return t
+}
+
 // ifMatch runs h only when the request has no If-Match or its If-Match
-// names the current version, which current returns.
-func (a *API) ifMatch(current func(context.Context, int64) (string, error), h http.HandlerFunc) http.HandlerFunc {
+// names the current version, which current returns; h then finds that
+// version with matchedVersion.
+func (a *API) ifMatch(current func(context.Context, int64) (version, error), h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		want := r.Header.Get("If-Match")
 		if want == "" || want == "*" {
@@ -61,21 +84,21 @@ func (a *API) ifMatch(current func(context.Context, int64) (string, error), h ht
 			return
 		}
 		id, err := pathID(r)
-		var tag string
+		var v version
 		if err == nil {
-			tag, err = current(r.Context(), id)
+			v, err = current(r.Context(), id)
 		}
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
-		if !etagListHas(want, tag) {
-			w.Header().Set("ETag", tag)
-			writeJSON(w, http.StatusPreconditionFailed, errorBody{Error: errorDetail{Code: "ESTALE",
-				Message: "this was changed by someone else since you loaded it (If-Match " + want + ", now " + tag + "): reload and apply your change again"}})
+		if !etagListHas(want, v.tag) {
+			w.Header().Set("ETag", v.tag)
+			a.writeError(w, r, campaign.Errorf(campaign.ESTALE,
+				"this was changed by someone else since you loaded it (If-Match %s, now %s): reload and apply your change again", want, v.tag))
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), versionKey{}, v.at)))
 	}
 }
 
@@ -89,28 +112,28 @@ func etagListHas(list, tag string) bool {
 	return false
 }
 
-func (a *API) templateETag(ctx context.Context, id int64) (string, error) {
+func (a *API) templateETag(ctx context.Context, id int64) (version, error) {
 	t, err := a.db.FindTemplate(ctx, id)
 	if err != nil {
-		return "", err
+		return version{}, err
 	}
-	return etag("templates", t.ID, t.UpdatedAt), nil
+	return version{etag("templates", t.ID, t.UpdatedAt), t.UpdatedAt}, nil
 }
 
-func (a *API) segmentETag(ctx context.Context, id int64) (string, error) {
+func (a *API) segmentETag(ctx context.Context, id int64) (version, error) {
 	s, err := a.db.FindSegment(ctx, id)
 	if err != nil {
-		return "", err
+		return version{}, err
 	}
-	return etag("segments", s.ID, s.UpdatedAt), nil
+	return version{etag("segments", s.ID, s.UpdatedAt), s.UpdatedAt}, nil
 }
 
-func (a *API) campaignETag(ctx context.Context, id int64) (string, error) {
+func (a *API) campaignETag(ctx context.Context, id int64) (version, error) {
 	c, err := a.db.FindCampaign(ctx, id)
 	if err != nil {
-		return "", err
+		return version{}, err
 	}
-	return etag("campaigns", c.ID, c.UpdatedAt), nil
+	return version{etag("campaigns", c.ID, c.UpdatedAt), c.UpdatedAt}, nil
 }
 
 // bufferedWriter holds an answer so that headers can be added from its

@@ -237,10 +237,7 @@ func (a *API) listEngaged(w http.ResponseWriter, r *http.Request) {
 		f.MinScore, err = queryFloat(q.Get("min_score"), "min_score")
 	}
 	if err == nil {
-		f.AfterID, err = queryInt(q.Get("cursor"), "cursor", 0)
-	}
-	if err == nil {
-		f.Limit, err = queryLimit(q.Get("limit"))
+		f.AfterID, f.Limit, err = pageQuery(q)
 	}
 	if err != nil {
 		a.writeError(w, r, err)

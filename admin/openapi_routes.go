@@ -21,7 +21,8 @@ type (
 		NextCursor string              `json:"next_cursor,omitempty"`
 	}
 	segmentList struct {
-		Segments []segmentOutput `json:"segments"`
+		Segments   []segmentOutput `json:"segments"`
+		NextCursor string          `json:"next_cursor,omitempty"`
 	}
 	segmentPreviewInput struct {
 		// Text is the rule in its text form; alternatively send "rule"
@@ -71,12 +72,14 @@ var apiDocs = map[string]opDoc{
 		Description: "Upload a CSV (multipart field `file`, or the raw text/csv body). The header is checked at once; rows are imported in the background. Poll GET /api/v1/imports/{id}."},
 	"GET /api/v1/imports/{id}": {Summary: "Get an import's progress and row errors", Out: store.Import{}},
 
-	"GET /api/v1/segments":          {Summary: "List segments", Out: segmentList{}},
+	"GET /api/v1/segments":          {Summary: "List segments", Out: segmentList{}, Query: []param{cursorParam, limitParam}},
 	"POST /api/v1/segments":         {Summary: "Create a segment", Body: segmentInput{}, Status: 201, Out: segmentOutput{}, Errors: []int{409}},
 	"POST /api/v1/segments/preview": {Summary: "Count and sample the contacts a rule selects", Body: segmentPreviewInput{}, Out: previewOutput{}},
 	"GET /api/v1/segments/{id}":     {Summary: "Get a segment", Out: segmentOutput{}},
 	"PATCH /api/v1/segments/{id}":   {Summary: "Update a segment", Body: segmentInput{}, Out: segmentOutput{}, Errors: []int{409}},
 	"DELETE /api/v1/segments/{id}":  {Summary: "Delete a segment", Status: 204, Errors: []int{409}},
+	"POST /api/v1/segments/parse": {Summary: "Check a rule and give it both as a tree and as text", Body: segmentPreviewInput{}, Out: parseOutput{},
+		Description: "Takes the bodies of the preview route and answers the rule in both forms (the text canonical), so that an editor can switch between them. The rule is checked as preview and save check it; nothing is counted. A text error names its line and column, a tree error its JSON path."},
 	"GET /api/v1/segments/{id}/contacts": {Summary: "List the contacts a segment selects now", Out: contactPage{},
 		Query: []param{cursorParam, limitParam}},
 	"POST /api/v1/attributes/{key}/index": {Summary: "Index a contact attribute that segments filter on", Out: attributeIndex{}, Errors: []int{422}},
@@ -86,7 +89,7 @@ var apiDocs = map[string]opDoc{
 	"GET /api/v1/templates/{id}":          {Summary: "Get a template", Out: campaign.Template{}},
 	"PATCH /api/v1/templates/{id}":        {Summary: "Update a template", Body: templatePatch{}, Out: campaign.Template{}},
 	"DELETE /api/v1/templates/{id}":       {Summary: "Delete a template", Status: 204, Errors: []int{409}},
-	"POST /api/v1/templates/{id}/preview": {Summary: "Render a template for a contact (or sample data)", Body: previewInput{}, Out: campaign.Preview{}},
+	"POST /api/v1/templates/{id}/preview": {Summary: "Render a template for a contact (or sample data)", Description: "With contact_id, the message is rendered with that contact's fields and attributes; without it (or with 0, or an empty body), with sample data. An unknown contact_id is 422 with a detail on contact_id.", Body: previewInput{}, Out: campaign.Preview{}},
 	"POST /api/v1/templates/{id}/test":    {Summary: "Mail a test of a template to up to 10 addresses", Body: previewInput{}, Out: testSent{}},
 
 	"GET /api/v1/campaigns": {Summary: "List campaigns", Out: campaignPage{},
@@ -105,13 +108,26 @@ var apiDocs = map[string]opDoc{
 	"GET /api/v1/settings/sender":           {Summary: "Get the default sender and postal address", Out: campaign.Sender{}},
 	"PUT /api/v1/settings/sender":           {Summary: "Set the default sender and postal address", Body: campaign.Sender{}, Out: campaign.Sender{}},
 	"GET /api/v1/me":                        {Summary: "Who am I", Out: meOutput{}},
-	"GET /api/v1/users":                     {Summary: "List users", Out: userList{}, Query: []param{{"role", "string", "only users with this role"}}, Errors: []int{422}},
+	"GET /api/v1/users":                     {Summary: "List users, enabled and disabled", Out: userList{}, Query: []param{{"role", "string", "only users with this role"}, cursorParam, limitParam}, Errors: []int{422}},
 	"POST /api/v1/users":                    {Summary: "Create a user", Body: userInput{}, Status: 201, Out: campaign.User{}, Errors: []int{409}},
 	"GET /api/v1/tokens":                    {Summary: "List API tokens (your own; an admin sees all)", Out: tokenList{}},
 	"POST /api/v1/tokens":                   {Summary: "Create an API token acting as you; the secret is shown only in this answer", Body: tokenInput{}, Status: 201, Out: tokenCreated{}},
 	"DELETE /api/v1/tokens/{id}":            {Summary: "Revoke an API token", Status: 204},
 	"GET /api/v1/openapi.json":              {Summary: "This document", OutType: "application/json"},
 	"GET /api/v1/dev/outbox":                {Summary: "funnel dev: list caught messages (with ?id=N, one raw message)", Out: outboxList{}, Query: []param{{"id", "integer", "answer this message's raw RFC 5322 text"}}},
+
+	// Users and accounts (admin/users.go, account.go).
+	"PATCH /api/v1/users/{id}": {Summary: "Change a user's name or role, or disable or enable them",
+		Description: "Disabling ends the user's sessions and stops their API tokens at once. A change that would leave no enabled admin (disabling or demoting the last one) is 409.",
+		Body:        userPatch{}, Out: campaign.User{}, Errors: []int{409}},
+	"POST /api/v1/users/{id}/reset-link": {Summary: "Make a one-time password reset link for a user; the link is shown only in this answer",
+		Description: "The link works once, for 24 hours, and voids the user's earlier unused links; setting the password ends the user's sessions. A disabled user is 409.",
+		Status:      201, Out: resetLink{}, Errors: []int{409}},
+	"PATCH /api/v1/me": {Summary: "Change your name, time zone or password",
+		Description: "Changing the password needs current_password and signs out your other sessions.", Body: mePatch{}, Out: campaign.User{}},
+	"GET /api/v1/me/local-time": {Summary: "The instant a local date and time names in your time zone",
+		Description: "For schedule forms: the answer's time has the zone's offset on that date (daylight saving included). A time that the zone skips is 422; one that happens twice is its first occurrence.",
+		Out:         localTime{}, Query: []param{{"at", "string", "a local date and time such as 2026-03-01T09:00 (required)"}, {"time_zone", "string", "an IANA zone instead of yours"}}, Errors: []int{422}},
 
 	// Scoring and the sales handoff (admin/leads.go, scoring.go, webhooks.go).
 	"GET /api/v1/scoring":             {Summary: "Get the scoring rules in force", Out: campaign.ScoreRules{}},
@@ -132,4 +148,14 @@ var apiDocs = map[string]opDoc{
 	"PATCH /api/v1/webhooks/{id}":          {Summary: "Update a webhook endpoint", Body: campaign.WebhookPatch{}, Out: campaign.Webhook{}},
 	"DELETE /api/v1/webhooks/{id}":         {Summary: "Delete a webhook endpoint and its delivery log", Status: 204},
 	"GET /api/v1/webhooks/{id}/deliveries": {Summary: "Recent deliveries of an endpoint with every attempt's response code", Out: webhookDeliveries{}, Query: []param{limitParam}},
+
+	// The sending setup of the environment (admin/smtp.go, domains.go).
+	"GET /api/v1/smtp-servers": {Summary: "List the SMTP servers mail is sent through (FUNNEL_SMTP_URL), without passwords", Out: smtpServerList{}},
+	"POST /api/v1/smtp-servers/{index}/check": {Summary: "Check the connection to an SMTP server; sends no mail", Out: SMTPCheck{},
+		Description: "{index} is the server's index in GET /api/v1/smtp-servers, from 0; another is 404. The check connects, reads the greeting, says EHLO, " +
+			"does STARTTLS as the server's tls policy asks, authenticates when the URL has a user, and quits, within 15 seconds. " +
+			"A server that cannot be reached or refuses a step is a 200 with ok=false, the failing stage, the error and the server's reply code."},
+	"GET /api/v1/sending-domains": {Summary: "List the domains mail is sent from, with their DKIM keys and the DNS records to publish", Out: sendingDomainList{},
+		Description: "The domains of the sender setting's and the campaigns' From addresses and of the DKIM keys (FUNNEL_DKIM_KEYS). For each: the DKIM key's selector and its TXT record " +
+			"(derived from the configured private key), the recommended SPF record (on the bounce domain, FUNNEL_BOUNCE_DOMAIN) and DMARC record, and warnings. Nothing is looked up in DNS."},
 }

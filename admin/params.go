@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/funnel-email/funnel/campaign"
@@ -47,6 +48,16 @@ func queryLimit(raw string) (int, error) {
 		return 0, campaign.Invalid("invalid query", campaign.FieldError{Field: "limit", Message: fmt.Sprintf("must be between 1 and %d", maxPageSize)})
 	}
 	return int(n), nil
+}
+
+// pageQuery parses the keyset page of a list route: ?cursor= (the last ID
+// of the previous page) and ?limit=.
+func pageQuery(q url.Values) (after int64, limit int, err error) {
+	if after, err = queryInt(q.Get("cursor"), "cursor", 0); err != nil {
+		return 0, 0, err
+	}
+	limit, err = queryLimit(q.Get("limit"))
+	return after, limit, err
 }
 
 // byPathID loads the resource that the {id} path value names.

@@ -96,17 +96,27 @@ func (a *API) getSegment(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, segmentOut(s))
 }
 
+// listSegments answers GET /api/v1/segments?cursor=&limit=: segments
+// in ID order, keyset-paginated like the other lists.
 func (a *API) listSegments(w http.ResponseWriter, r *http.Request) {
-	ss, err := a.db.ListSegments(r.Context())
+	after, limit, err := pageQuery(r.URL.Query())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]segmentOutput, len(ss))
-	for i, s := range ss {
-		out[i] = segmentOut(s)
+	ss, err := a.db.ListSegmentsAfter(r.Context(), after, limit)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"segments": out})
+	page := segmentList{Segments: make([]segmentOutput, len(ss))}
+	for i, s := range ss {
+		page.Segments[i] = segmentOut(s)
+	}
+	if len(ss) == limit {
+		page.NextCursor = strconv.FormatInt(ss[len(ss)-1].ID, 10)
+	}
+	writeJSON(w, http.StatusOK, page)
 }
 
 func (a *API) updateSegment(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +135,7 @@ func (a *API) updateSegment(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	s, err := a.db.UpdateSegment(r.Context(), id, campaign.SegmentPatch{Name: in.Name, Description: in.Description, Rule: rule})
+	s, err := a.db.UpdateSegmentIf(r.Context(), id, campaign.SegmentPatch{Name: in.Name, Description: in.Description, Rule: rule}, matchedVersion(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -195,6 +205,49 @@ func previewRule(raw json.RawMessage) (*campaign.Rule, error) {
 	return rule, err
 }
 
+// parseOutput is the body of POST /api/v1/segments/parse: one rule in
+// both of its forms.
+type parseOutput struct {
+	Rule *campaign.Rule `json:"rule"`
+	Text string         `json:"text"`
+}
+
+// parseSegment answers POST /api/v1/segments/parse. The body is that of
+// the preview route (a tree, {"rule": TREE} or {"text": "RULE"}); the
+// answer is the rule as a tree and as text, the text as [campaign.Rule.String]
+// prints it, so that an editor can move between the two forms. The rule is
+// checked as preview and save check it (syntax with line and column, then
+// fields, operators, values and referenced segments with JSON paths), but
+// no contact is counted.
+func (a *API) parseSegment(w http.ResponseWriter, r *http.Request) {
+	var raw json.RawMessage
+	if err := a.decodeJSON(w, r, &raw); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	rule, err := previewRule(raw)
+	if err == nil {
+		err = rule.Validate(0, a.ruleLookup(r.Context()))
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, parseOutput{Rule: rule, Text: rule.String()})
+}
+
+// ruleLookup resolves the segments a rule references, for
+// [campaign.Rule.Validate].
+func (a *API) ruleLookup(ctx context.Context) campaign.RuleLookup {
+	return func(id int64) (*campaign.Rule, error) {
+		s, err := a.db.FindSegment(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return s.Rule, nil
+	}
+}
+
 // listSegmentContacts answers GET /api/v1/segments/{id}/contacts?cursor=&limit=,
 // paged like GET /api/v1/contacts.
 func (a *API) listSegmentContacts(w http.ResponseWriter, r *http.Request) {
@@ -203,12 +256,7 @@ func (a *API) listSegmentContacts(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	after, err := queryInt(q.Get("cursor"), "cursor", 0)
-	var limit int
-	if err == nil {
-		limit, err = queryLimit(q.Get("limit"))
-	}
+	after, limit, err := pageQuery(r.URL.Query())
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -180,6 +180,9 @@ func (a *API) page(h http.HandlerFunc) http.HandlerFunc {
 		if s != nil {
 			v.CSRF = s.CSRF
 		}
+		if u := sessionUser(r.Context()); u != nil {
+			v.Name, v.TimeZone = u.Name, u.TimeZone
+		}
 		h(w, r.WithContext(ui.WithViewer(r.Context(), v)))
 	}
 }

@@ -100,7 +100,7 @@ func (a *API) updateTemplate(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.db.UpdateTemplate(r.Context(), t); err != nil {
+	if err := a.db.UpdateTemplateIf(r.Context(), t, matchedVersion(r)); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -108,12 +108,7 @@ func (a *API) updateTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	after, err := queryInt(q.Get("cursor"), "cursor", 0)
-	var limit int
-	if err == nil {
-		limit, err = queryLimit(q.Get("limit"))
-	}
+	after, limit, err := pageQuery(r.URL.Query())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -200,13 +195,29 @@ func (a *API) previewRequest(w http.ResponseWriter, r *http.Request) (*campaign.
 	if err != nil {
 		return nil, campaign.Sender{}, nil, in, err
 	}
-	var contact *campaign.Contact
-	if in.ContactID != 0 {
-		if contact, err = a.db.FindContact(r.Context(), in.ContactID); err != nil {
-			return nil, campaign.Sender{}, nil, in, campaign.Invalid("invalid preview", campaign.FieldError{Field: "contact_id", Message: campaign.ErrorMessage(err)})
-		}
+	contact, err := a.previewContact(r.Context(), in.ContactID)
+	if err != nil {
+		return nil, campaign.Sender{}, nil, in, err
 	}
 	return t, sender, contact, in, nil
+}
+
+// previewContact finds the contact a preview is rendered for: nil (sample
+// data) for id 0, and an EINVALID error on contact_id for a negative or
+// unknown id. Other failures are returned as they are.
+func (a *API) previewContact(ctx context.Context, id int64) (*campaign.Contact, error) {
+	switch {
+	case id == 0:
+		return nil, nil
+	case id < 0:
+		return nil, campaign.Invalid("invalid preview", campaign.FieldError{Field: "contact_id", Message: "must be a contact's id, or 0 for sample data"})
+	}
+	c, err := a.db.FindContact(ctx, id)
+	if campaign.ErrorCode(err) == campaign.ENOTFOUND {
+		return nil, campaign.Invalid("invalid preview", campaign.FieldError{Field: "contact_id",
+			Message: fmt.Sprintf("no contact has id %d: choose another contact, or none for sample data", id)})
+	}
+	return c, err
 }
 
 func (a *API) getSender(w http.ResponseWriter, r *http.Request) {

@@ -157,3 +157,77 @@ func TestTemplatePreviewAndTestSend(t *testing.T) {
 		}
 	})
 }
+
+// TestTemplatePreviewForAChosenContact: the preview renders the chosen
+// contact's fields and attributes, sample data without one, and refuses
+// an unknown or negative contact id with a 422 on contact_id.
+func TestTemplatePreviewForAChosenContact(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ta, _, _ := newTemplateAPI(t, db)
+		bea := &campaign.Contact{Email: "bea@example.org", FirstName: "Bea", Attributes: campaign.Attributes{"company": "Brightpath"}}
+		cem := &campaign.Contact{Email: "cem@example.org", FirstName: "Cem"}
+		gone := &campaign.Contact{Email: "gone@example.org", FirstName: "Gone"}
+		for _, c := range []*campaign.Contact{bea, cem, gone} {
+			if err := db.CreateContact(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.DeleteContact(t.Context(), gone.ID); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(map[string]string{"name": "Welcome", "subject": "Welcome, {{ .Contact.FirstName }}", "html": welcomeHTML})
+		created := ta.json(campaign.RoleMarketer, "POST", "/api/v1/templates", string(b))
+		if created.Status != 201 {
+			t.Fatalf("create = %d %s", created.Status, created.Body)
+		}
+		var tpl campaign.Template
+		json.Unmarshal(created.Body, &tpl)
+		path := "/api/v1/templates/" + itoa(tpl.ID) + "/preview"
+
+		sample := templates.SampleInput().Contact
+		ok := []struct {
+			name, body, subject, html string
+		}{
+			{"no body: sample data", "", "Welcome, " + sample.FirstName, "Hello " + sample.FirstName + " from " + sample.Attributes["company"].(string)},
+			{"contact_id 0: sample data", `{"contact_id": 0}`, "Welcome, " + sample.FirstName, "Hello " + sample.FirstName},
+			{"Bea", `{"contact_id": ` + itoa(bea.ID) + `}`, "Welcome, Bea", "Hello Bea from Brightpath"},
+			{"Cem, without a company", `{"contact_id": ` + itoa(cem.ID) + `}`, "Welcome, Cem", "Hello Cem from your team"},
+		}
+		for _, tt := range ok {
+			got := ta.json(campaign.RoleMarketer, "POST", path, tt.body)
+			var p campaign.Preview
+			if err := json.Unmarshal(got.Body, &p); got.Status != 200 || err != nil {
+				t.Errorf("%s: %d %s", tt.name, got.Status, got.Body)
+				continue
+			}
+			if p.Subject != tt.subject || !strings.Contains(p.HTML, tt.html) {
+				t.Errorf("%s: subject %q, html %q; want subject %q and html with %q", tt.name, p.Subject, p.HTML, tt.subject, tt.html)
+			}
+		}
+
+		bad := []struct {
+			name, body, want string
+		}{
+			{"unknown id", `{"contact_id": 999999}`, "999999"},
+			{"deleted contact", `{"contact_id": ` + itoa(gone.ID) + `}`, itoa(gone.ID)},
+			{"negative id", `{"contact_id": -3}`, "sample data"},
+		}
+		for _, tt := range bad {
+			got := ta.json(campaign.RoleMarketer, "POST", path, tt.body)
+			if got.Status != 422 {
+				t.Errorf("%s: status %d, want 422: %s", tt.name, got.Status, got.Body)
+				continue
+			}
+			_, _, details := got.errorBody(t)
+			if len(details) != 1 || details[0].Field != "contact_id" || !strings.Contains(details[0].Message, tt.want) {
+				t.Errorf("%s: details %+v, want one on contact_id that mentions %q", tt.name, details, tt.want)
+			}
+		}
+		if got := ta.json(campaign.RoleSales, "POST", path, `{"contact_id": `+itoa(bea.ID)+`}`); got.Status != 403 {
+			t.Errorf("sales preview for a contact = %d, want 403", got.Status)
+		}
+		if got := ta.json(campaign.RoleMarketer, "POST", "/api/v1/templates/999999/preview", `{"contact_id": `+itoa(bea.ID)+`}`); got.Status != 404 {
+			t.Errorf("preview of an unknown template = %d, want 404", got.Status)
+		}
+	})
+}

@@ -15,6 +15,10 @@ const (
 	EFORBIDDEN = "forbidden"    // the caller may not do this
 	EUNAUTH    = "unauthorized" // the caller did not prove who it is
 	ETOOLARGE  = "too_large"    // the input exceeds a size limit
+	// ESTALE: the resource changed since the version the caller named
+	// (HTTP If-Match), so the change was not made. Its value is the code
+	// the API has answered 412 with since ETags were introduced.
+	ESTALE = "ESTALE"
 )
 
 // Error is a domain error: a code that says what kind of failure it is, a

@@ -161,11 +161,19 @@ func (db *DB) ListCampaigns(ctx context.Context, after int64, limit int, statuse
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
-// UpdateCampaign replaces the editable fields of campaign c.ID. Only a
-// draft or scheduled campaign may change (ECONFLICT otherwise, naming the
-// status); the check is part of the UPDATE. Status and schedule are not
-// changed here: see ScheduleCampaign.
+// UpdateCampaign replaces the editable fields of campaign c.ID whatever
+// its version (the last write wins); see UpdateCampaignIf.
 func (db *DB) UpdateCampaign(ctx context.Context, c *campaign.Campaign) error {
+	return db.UpdateCampaignIf(ctx, c, time.Time{})
+}
+
+// UpdateCampaignIf replaces the editable fields of campaign c.ID, but only
+// while its version (updated_at) is still version (a zero version skips
+// that check: ESTALE otherwise) and it is a draft or scheduled (ECONFLICT
+// otherwise, naming the status); both checks are part of the UPDATE.
+// Status and schedule are not changed here: see ScheduleCampaign. On
+// success c holds the stored campaign with its new version.
+func (db *DB) UpdateCampaignIf(ctx context.Context, c *campaign.Campaign, version time.Time) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -173,16 +181,31 @@ func (db *DB) UpdateCampaign(ctx context.Context, c *campaign.Campaign) error {
 		return err
 	}
 	var r campaignRow
-	err := db.GetContext(ctx, &r, db.rebind(`UPDATE campaigns SET name = ?, template_id = ?, segment_ids = ?,
-		exclude_segment_ids = ?, from_name = ?, from_email = ?, reply_to = ?, rate = ?, resend_uncertain = ?, updated_at = ?
-		WHERE id = ? AND status IN ('draft', 'scheduled') RETURNING `+campaignColumns),
-		c.Name, c.TemplateID, jsonText(ids(c.SegmentIDs)), jsonText(ids(c.ExcludeSegmentIDs)), c.FromName, c.FromEmail,
-		c.ReplyTo, c.Rate, c.ResendUncertain, db.now(), c.ID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return db.transitionConflict(ctx, c.ID, "edit")
-	}
+	err := db.withTx(ctx, func(tx *sqlxTx) error {
+		cur, next, err := db.lockVersion(ctx, tx, "campaigns", "campaign", c.ID, version)
+		if err != nil {
+			return err
+		}
+		err = tx.GetContext(ctx, &r, db.rebind(`UPDATE campaigns SET name = ?, template_id = ?, segment_ids = ?,
+			exclude_segment_ids = ?, from_name = ?, from_email = ?, reply_to = ?, rate = ?, resend_uncertain = ?, updated_at = ?
+			WHERE id = ? AND updated_at = ? AND status IN ('draft', 'scheduled') RETURNING `+campaignColumns),
+			c.Name, c.TemplateID, jsonText(ids(c.SegmentIDs)), jsonText(ids(c.ExcludeSegmentIDs)), c.FromName, c.FromEmail,
+			c.ReplyTo, c.Rate, c.ResendUncertain, next, c.ID, cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			// The row is locked at version cur: only its status can refuse.
+			var status string
+			if err := tx.GetContext(ctx, &status, db.rebind(`SELECT status FROM campaigns WHERE id = ?`), c.ID); err != nil {
+				return fmt.Errorf("read status of campaign %d: %w", c.ID, err)
+			}
+			return campaign.Errorf(campaign.ECONFLICT, "cannot edit campaign %d: it is %s", c.ID, status)
+		}
+		if err != nil {
+			return fmt.Errorf("update campaign %d: %w", c.ID, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("update campaign %d: %w", c.ID, err)
+		return err
 	}
 	got, err := r.campaign()
 	if err != nil {
@@ -299,27 +322,32 @@ func (db *DB) FailCampaign(ctx context.Context, id int64, reason string) (*campa
 // CampaignProgress counts campaign id's deliveries by status and derives
 // the send rate over the last minute and the ETA at that rate.
 func (db *DB) CampaignProgress(ctx context.Context, id int64) (*campaign.Progress, error) {
+	// One pass over the campaign's deliveries counts both the states and
+	// the sends of the last minute, for the rate: the dashboard reads it
+	// on every view.
+	const window = time.Minute
+	now := db.now()
 	var rows []struct {
 		Status string `db:"status"`
 		N      int64  `db:"n"`
+		Recent int64  `db:"recent"`
 	}
-	if err := db.SelectContext(ctx, &rows, db.rebind(`SELECT status, count(*) AS n FROM deliveries WHERE campaign_id = ? GROUP BY status`), id); err != nil {
+	if err := db.SelectContext(ctx, &rows, db.rebind(`SELECT status, count(*) AS n,
+		sum(CASE WHEN sent_at > ? THEN 1 ELSE 0 END) AS recent
+		FROM deliveries WHERE campaign_id = ? GROUP BY status`), now.Add(-window), id); err != nil {
 		return nil, fmt.Errorf("count deliveries of campaign %d: %w", id, err)
 	}
 	p := &campaign.Progress{Counts: map[campaign.DeliveryStatus]int64{}}
 	for _, s := range campaign.DeliveryStatuses {
 		p.Counts[s] = 0
 	}
+	var recent int64
 	for _, r := range rows {
 		p.Counts[campaign.DeliveryStatus(r.Status)] = r.N
 		p.Audience += r.N
-	}
-	const window = time.Minute
-	now := db.now()
-	var recent int64
-	if err := db.GetContext(ctx, &recent, db.rebind(`SELECT count(*) FROM deliveries WHERE campaign_id = ? AND status = 'sent' AND sent_at > ?`),
-		id, now.Add(-window)); err != nil {
-		return nil, fmt.Errorf("count recent deliveries of campaign %d: %w", id, err)
+		if campaign.DeliveryStatus(r.Status) == campaign.DeliverySent {
+			recent = r.Recent
+		}
 	}
 	p.Rate = float64(recent) / window.Seconds()
 	if rem := p.Remaining(); rem > 0 && p.Rate > 0 {

@@ -86,14 +86,25 @@ func (db *DB) findSegment(ctx context.Context, q sqlx.QueryerContext, id int64) 
 	return r.segment()
 }
 
-// UpdateSegment applies patch to the segment with the given ID in one
-// transaction and returns the result. It returns ENOTFOUND, EINVALID (a
-// rule that would make segments refer to each other in a loop among
-// others), or ECONFLICT for a name already taken.
+// UpdateSegment applies patch to the segment with the given ID whatever
+// its version (the last write wins); see UpdateSegmentIf.
 func (db *DB) UpdateSegment(ctx context.Context, id int64, patch campaign.SegmentPatch) (*campaign.Segment, error) {
+	return db.UpdateSegmentIf(ctx, id, patch, time.Time{})
+}
+
+// UpdateSegmentIf applies patch to the segment with the given ID in one
+// transaction, but only while its version (updated_at) is still version;
+// a zero version skips that check. It returns the result with its new
+// version, or ENOTFOUND, ESTALE for a segment changed since version,
+// EINVALID (a rule that would make segments refer to each other in a loop
+// among others), or ECONFLICT for a name already taken.
+func (db *DB) UpdateSegmentIf(ctx context.Context, id int64, patch campaign.SegmentPatch, version time.Time) (*campaign.Segment, error) {
 	var s *campaign.Segment
 	err := db.withTx(ctx, func(tx *sqlxTx) error {
-		var err error
+		cur, next, err := db.lockVersion(ctx, tx, "segments", "segment", id, version)
+		if err != nil {
+			return err
+		}
 		if s, err = db.findSegment(ctx, tx, id); err != nil {
 			return err
 		}
@@ -101,13 +112,19 @@ func (db *DB) UpdateSegment(ctx context.Context, id int64, patch campaign.Segmen
 		if err := s.Validate(db.ruleLookup(ctx, tx)); err != nil {
 			return err
 		}
-		s.UpdatedAt = db.now()
-		_, err = tx.ExecContext(ctx, db.rebind(`UPDATE segments SET name = ?, description = ?, rule = ?,
-			updated_at = ? WHERE id = ?`), s.Name, s.Description, jsonText(s.Rule), s.UpdatedAt, id)
+		res, err := tx.ExecContext(ctx, db.rebind(`UPDATE segments SET name = ?, description = ?, rule = ?,
+			updated_at = ? WHERE id = ? AND updated_at = ?`), s.Name, s.Description, jsonText(s.Rule), next, id, cur)
 		if isUniqueViolation(err) {
 			return campaign.Errorf(campaign.ECONFLICT, "a segment named %q already exists", s.Name)
 		}
-		return err
+		if err != nil {
+			return fmt.Errorf("update segment %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return staleError("segment", id)
+		}
+		s.UpdatedAt = next
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -143,13 +160,31 @@ func (db *DB) DeleteSegment(ctx context.Context, id int64) error {
 	})
 }
 
-// ListSegments returns every segment in ID order. Segments are few (they
-// are written by people), so there is no paging.
+// ListSegments returns every segment in ID order, for the pickers of the
+// admin pages: segments are written by people, so they are few.
 func (db *DB) ListSegments(ctx context.Context) ([]*campaign.Segment, error) {
 	var rows []segmentRow
 	if err := db.SelectContext(ctx, &rows, `SELECT `+segmentColumns+` FROM segments ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
 	}
+	return segmentsOf(rows)
+}
+
+// ListSegmentsAfter returns at most limit segments (1 to MaxPageSize; 0
+// means MaxPageSize) in ID order after the keyset cursor.
+func (db *DB) ListSegmentsAfter(ctx context.Context, after int64, limit int) ([]*campaign.Segment, error) {
+	if limit <= 0 || limit > MaxPageSize {
+		limit = MaxPageSize
+	}
+	var rows []segmentRow
+	err := db.SelectContext(ctx, &rows, db.rebind(`SELECT `+segmentColumns+` FROM segments WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list segments: %w", err)
+	}
+	return segmentsOf(rows)
+}
+
+func segmentsOf(rows []segmentRow) ([]*campaign.Segment, error) {
 	out := make([]*campaign.Segment, 0, len(rows))
 	for i := range rows {
 		s, err := rows[i].segment()

@@ -62,12 +62,10 @@ func (db *DB) FindSession(ctx context.Context, secret string) (*Session, *campai
 		s Session
 		u campaign.User
 	)
-	err := db.QueryRowxContext(ctx, db.rebind(`SELECT s.id, s.user_id, s.csrf, s.created_at, s.expires_at,
-			u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.disabled_at
+	err := scanUser(db.QueryRowContext(ctx, db.rebind(`SELECT `+userColumns("u.")+`, s.id, s.user_id, s.csrf, s.created_at, s.expires_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.hash = ? AND s.expires_at > ?`), hashToken(secret), db.now()).
-		Scan(&s.ID, &s.UserID, &s.CSRF, &s.CreatedAt, &s.ExpiresAt,
-			&u.ID, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt, &u.DisabledAt)
+		WHERE s.hash = ? AND s.expires_at > ?`), hashToken(secret), db.now()),
+		&u, &s.ID, &s.UserID, &s.CSRF, &s.CreatedAt, &s.ExpiresAt)
 	if err != nil {
 		if e := notFound(err, "no session"); campaign.ErrorCode(e) == campaign.ENOTFOUND {
 			return nil, nil, campaign.Errorf(campaign.EUNAUTH, "the session has expired or was ended: sign in again")
@@ -77,7 +75,6 @@ func (db *DB) FindSession(ctx context.Context, secret string) (*Session, *campai
 	if u.DisabledAt != nil {
 		return nil, nil, campaign.Errorf(campaign.EUNAUTH, "this user is disabled")
 	}
-	utcUser(&u)
 	s.CreatedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.ExpiresAt.UTC()
 	return &s, &u, nil
 }
@@ -91,8 +88,8 @@ func (db *DB) DeleteSession(ctx context.Context, secret string) error {
 	return nil
 }
 
-// DeleteExpiredSessions removes sessions past their expiry and login
-// failures older than keep, and returns how many sessions went.
+// DeleteExpiredSessions removes sessions past their expiry, and login
+// failures and password reset links older than keep, and returns how many sessions went.
 func (db *DB) DeleteExpiredSessions(ctx context.Context, keep time.Duration) (int64, error) {
 	now := db.now()
 	res, err := db.ExecContext(ctx, db.rebind(`DELETE FROM sessions WHERE expires_at <= ?`), now)
@@ -101,6 +98,9 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context, keep time.Duration) (in
 	}
 	if _, err := db.ExecContext(ctx, db.rebind(`DELETE FROM login_failures WHERE failed_at < ?`), now.Add(-keep)); err != nil {
 		return 0, fmt.Errorf("delete old login failures: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, db.rebind(`DELETE FROM password_resets WHERE expires_at < ?`), now.Add(-keep)); err != nil {
+		return 0, fmt.Errorf("delete old password reset links: %w", err)
 	}
 	return res.RowsAffected()
 }
@@ -142,11 +142,19 @@ func (db *DB) ClearLoginFailures(ctx context.Context, email string) error {
 // ENOTFOUND.
 func (db *DB) FindUserByEmail(ctx context.Context, email string) (*campaign.User, error) {
 	var u campaign.User
-	err := db.QueryRowxContext(ctx, db.rebind(`SELECT `+userColumns+` FROM users WHERE email = ?`), campaign.NormalizeEmail(email)).
-		Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt, &u.DisabledAt)
+	err := scanUser(db.QueryRowContext(ctx, db.rebind(`SELECT `+userColumns("")+` FROM users WHERE email = ?`), campaign.NormalizeEmail(email)), &u)
 	if err != nil {
 		return nil, notFound(err, "no user with email %s", campaign.NormalizeEmail(email))
 	}
-	utcUser(&u)
 	return &u, nil
+}
+
+// EndUserSessions ends every session of user id except keep (0 keeps
+// none) and returns how many ended.
+func (db *DB) EndUserSessions(ctx context.Context, id, keep int64) (int64, error) {
+	res, err := db.ExecContext(ctx, db.rebind(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`), id, keep)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions of user %d: %w", id, err)
+	}
+	return res.RowsAffected()
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/funnel-email/funnel/campaign"
 )
@@ -47,24 +48,43 @@ func (db *DB) FindTemplate(ctx context.Context, id int64) (*campaign.Template, e
 	return &t, nil
 }
 
-// UpdateTemplate replaces the editable fields of template t.ID. It returns
-// ENOTFOUND, EINVALID, or ECONFLICT for a name another template has.
+// UpdateTemplate replaces the editable fields of template t.ID whatever
+// its version (the last write wins); see UpdateTemplateIf.
 func (db *DB) UpdateTemplate(ctx context.Context, t *campaign.Template) error {
+	return db.UpdateTemplateIf(ctx, t, time.Time{})
+}
+
+// UpdateTemplateIf replaces the editable fields of template t.ID, but only
+// while its version (updated_at) is still version; a zero version skips
+// that check. It sets t.UpdatedAt to the new version and returns
+// ENOTFOUND, EINVALID, ESTALE for a template changed since version, or
+// ECONFLICT for a name another template has.
+func (db *DB) UpdateTemplateIf(ctx context.Context, t *campaign.Template, version time.Time) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
 	t.Layout = t.LayoutName()
-	t.UpdatedAt = db.now()
-	err := db.QueryRowxContext(ctx, db.rebind(`UPDATE templates SET name = ?, subject = ?, html = ?, text = ?, layout = ?,
-		preheader = ?, updated_at = ? WHERE id = ? RETURNING created_at`),
-		t.Name, t.Subject, t.HTML, t.Text, t.Layout, t.Preheader, t.UpdatedAt, t.ID).Scan(&t.CreatedAt)
-	switch {
-	case isUniqueViolation(err):
-		return campaign.Errorf(campaign.ECONFLICT, "a template named %q already exists", t.Name)
-	case errors.Is(err, sql.ErrNoRows):
-		return campaign.Errorf(campaign.ENOTFOUND, "template %d not found", t.ID)
-	case err != nil:
-		return fmt.Errorf("update template %d: %w", t.ID, err)
+	err := db.withTx(ctx, func(tx *sqlxTx) error {
+		cur, next, err := db.lockVersion(ctx, tx, "templates", "template", t.ID, version)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowxContext(ctx, db.rebind(`UPDATE templates SET name = ?, subject = ?, html = ?, text = ?, layout = ?,
+			preheader = ?, updated_at = ? WHERE id = ? AND updated_at = ? RETURNING created_at`),
+			t.Name, t.Subject, t.HTML, t.Text, t.Layout, t.Preheader, next, t.ID, cur).Scan(&t.CreatedAt)
+		switch {
+		case isUniqueViolation(err):
+			return campaign.Errorf(campaign.ECONFLICT, "a template named %q already exists", t.Name)
+		case errors.Is(err, sql.ErrNoRows):
+			return staleError("template", t.ID)
+		case err != nil:
+			return fmt.Errorf("update template %d: %w", t.ID, err)
+		}
+		t.UpdatedAt = next
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	t.CreatedAt = t.CreatedAt.UTC()
 	return nil

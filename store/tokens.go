@@ -58,8 +58,10 @@ func (db *DB) CreateAPIToken(ctx context.Context, name string, role campaign.Rol
 }
 
 // AuthenticateAPIToken returns the principal for a token secret, or
-// EUNAUTH when the token is unknown or revoked. It records the last use at
-// most once a minute, so that authentication stays a read on hot paths.
+// EUNAUTH when the token is unknown or revoked or its user is disabled.
+// A user's token acts with the user's current role. It records the last
+// use at most once a minute, so that authentication stays a read on hot
+// paths.
 func (db *DB) AuthenticateAPIToken(ctx context.Context, secret string) (*campaign.Principal, error) {
 	if !strings.HasPrefix(secret, tokenPrefix) {
 		return nil, campaign.Errorf(campaign.EUNAUTH, "invalid API token")
@@ -69,8 +71,10 @@ func (db *DB) AuthenticateAPIToken(ctx context.Context, secret string) (*campaig
 		UserID   *int64     `db:"user_id"`
 		Disabled *time.Time `db:"disabled_at"`
 	}
-	// A token of a disabled user stops working with the user.
-	err := db.GetContext(ctx, &t, db.rebind(`SELECT t.id, t.name, t.role, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
+	// A token of a disabled user stops working with the user, and a
+	// user's token has the user's role of the moment, not the one they
+	// had when they made it.
+	err := db.GetContext(ctx, &t, db.rebind(`SELECT t.id, t.name, COALESCE(u.role, t.role) AS role, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
 		t.user_id, u.disabled_at
 		FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.hash = ?`), hashToken(secret))
 	if err != nil {

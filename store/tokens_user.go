@@ -49,7 +49,7 @@ func (db *DB) CreateUserToken(ctx context.Context, userID int64, name string) (*
 // ListUserTokens returns the unrevoked tokens of a user, newest first;
 // userID 0 lists every unrevoked token, bootstrap ones included.
 func (db *DB) ListUserTokens(ctx context.Context, userID int64) ([]UserToken, error) {
-	q := `SELECT t.id, t.name, t.role, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
+	q := `SELECT t.id, t.name, COALESCE(u.role, t.role) AS role, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
 			COALESCE(t.user_id, 0) AS user_id, COALESCE(u.email, '') AS user_email
 		FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
 		WHERE t.revoked_at IS NULL`

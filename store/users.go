@@ -23,7 +23,22 @@ const (
 	argonKeyLen  = 32
 )
 
-const userColumns = `id, email, name, role, created_at, updated_at, disabled_at`
+// userColumns are the columns scanUser reads, for a query over users
+// that may name the table (prefix "u.") or not ("").
+func userColumns(prefix string) string {
+	return strings.NewReplacer("@", prefix).Replace(`@id, @email, @name, @role, @created_at, @updated_at, @disabled_at, @time_zone`)
+}
+
+// scanUser reads the columns that userColumns lists, in UTC, followed by
+// the extra destinations.
+func scanUser(sc interface{ Scan(...any) error }, u *campaign.User, extra ...any) error {
+	dest := append([]any{&u.ID, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt, &u.DisabledAt, &u.TimeZone}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return err
+	}
+	utcUser(u)
+	return nil
+}
 
 // CreateUser validates u and its password and inserts it, storing only an
 // argon2id hash of the password. A taken email is ECONFLICT.
@@ -40,8 +55,8 @@ func (db *DB) CreateUser(ctx context.Context, u *campaign.User, password string)
 	}
 	now := db.now()
 	u.CreatedAt, u.UpdatedAt = now, now
-	err = db.QueryRowxContext(ctx, db.rebind(`INSERT INTO users (email, name, role, password_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), u.Email, u.Name, u.Role, hash, now, now).Scan(&u.ID)
+	err = db.QueryRowxContext(ctx, db.rebind(`INSERT INTO users (email, name, role, password_hash, time_zone, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`), u.Email, u.Name, u.Role, hash, u.TimeZone, now, now).Scan(&u.ID)
 	if isUniqueViolation(err) {
 		return campaign.Errorf(campaign.ECONFLICT, "a user with email %s already exists", u.Email)
 	}
@@ -53,26 +68,58 @@ func (db *DB) CreateUser(ctx context.Context, u *campaign.User, password string)
 
 // FindUser returns the user with the given ID, or ENOTFOUND.
 func (db *DB) FindUser(ctx context.Context, id int64) (*campaign.User, error) {
+	return findUser(ctx, db, db.DB, id)
+}
+
+func findUser(ctx context.Context, db *DB, q queryer, id int64) (*campaign.User, error) {
 	var u campaign.User
-	err := db.QueryRowxContext(ctx, db.rebind(`SELECT `+userColumns+` FROM users WHERE id = ?`), id).
-		Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt, &u.DisabledAt)
+	err := scanUser(q.QueryRowContext(ctx, db.rebind(`SELECT `+userColumns("")+` FROM users WHERE id = ?`), id), &u)
 	if err != nil {
 		return nil, notFound(err, "user %d not found", id)
 	}
-	utcUser(&u)
 	return &u, nil
 }
 
-// ListUsers returns the enabled users, in ID order; with a role, only
-// those holding it.
+// ListUsers returns every enabled user, in ID order; with a role, only
+// those holding it. It is for choosing among users (lead owners), so it
+// is not paged.
 func (db *DB) ListUsers(ctx context.Context, role campaign.Role) ([]*campaign.User, error) {
-	q := `SELECT ` + userColumns + ` FROM users WHERE disabled_at IS NULL`
+	q := `SELECT ` + userColumns("") + ` FROM users WHERE disabled_at IS NULL`
 	var args []any
 	if role != "" {
 		q += ` AND role = ?`
 		args = append(args, role)
 	}
-	rows, err := db.QueryxContext(ctx, db.rebind(q+` ORDER BY id`), args...)
+	return db.queryUsers(ctx, q+` ORDER BY id`, args...)
+}
+
+// UserFilter selects users for ListAllUsers.
+type UserFilter struct {
+	// Role, when set, selects the users holding it.
+	Role campaign.Role
+	// After is the keyset cursor: users with a greater ID.
+	After int64
+	// Limit is the page size, 1 to MaxPageSize (0 means MaxPageSize).
+	Limit int
+}
+
+// ListAllUsers returns users, enabled and disabled, in ID order after
+// f.After, at most f.Limit of them.
+func (db *DB) ListAllUsers(ctx context.Context, f UserFilter) ([]*campaign.User, error) {
+	if f.Limit <= 0 || f.Limit > MaxPageSize {
+		f.Limit = MaxPageSize
+	}
+	q := `SELECT ` + userColumns("") + ` FROM users WHERE id > ?`
+	args := []any{f.After}
+	if f.Role != "" {
+		q += ` AND role = ?`
+		args = append(args, f.Role)
+	}
+	return db.queryUsers(ctx, q+` ORDER BY id LIMIT ?`, append(args, f.Limit)...)
+}
+
+func (db *DB) queryUsers(ctx context.Context, q string, args ...any) ([]*campaign.User, error) {
+	rows, err := db.QueryContext(ctx, db.rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -80,10 +127,9 @@ func (db *DB) ListUsers(ctx context.Context, role campaign.Role) ([]*campaign.Us
 	out := []*campaign.User{}
 	for rows.Next() {
 		var u campaign.User
-		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt, &u.DisabledAt); err != nil {
+		if err := scanUser(rows, &u); err != nil {
 			return nil, err
 		}
-		utcUser(&u)
 		out = append(out, &u)
 	}
 	return out, rows.Err()
@@ -97,8 +143,8 @@ func (db *DB) AuthenticateUser(ctx context.Context, email, password string) (*ca
 		u    campaign.User
 		hash string
 	)
-	err := db.QueryRowxContext(ctx, db.rebind(`SELECT `+userColumns+`, password_hash FROM users WHERE email = ?`),
-		campaign.NormalizeEmail(email)).Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt, &u.DisabledAt, &hash)
+	err := scanUser(db.QueryRowContext(ctx, db.rebind(`SELECT `+userColumns("")+`, password_hash FROM users WHERE email = ?`),
+		campaign.NormalizeEmail(email)), &u, &hash)
 	if err != nil && campaign.ErrorCode(notFound(err, "")) != campaign.ENOTFOUND {
 		return nil, fmt.Errorf("look up user: %w", err)
 	}
@@ -109,7 +155,6 @@ func (db *DB) AuthenticateUser(ctx context.Context, email, password string) (*ca
 	if err != nil || !ok || u.DisabledAt != nil {
 		return nil, campaign.Errorf(campaign.EUNAUTH, "wrong email or password")
 	}
-	utcUser(&u)
 	return &u, nil
 }
 
@@ -128,6 +173,107 @@ func (db *DB) SetUserPassword(ctx context.Context, id int64, password string) er
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return campaign.Errorf(campaign.ENOTFOUND, "user %d not found", id)
+	}
+	return nil
+}
+
+// UpdateUser applies patch to user id and returns the result. It returns
+// ENOTFOUND, EINVALID naming the bad field, or ECONFLICT when the change
+// would leave no enabled admin (disabling or demoting the last one).
+// Disabling a user ends their sessions and unused reset links in the same
+// transaction; their API tokens stop working because authentication
+// checks the user on every request.
+func (db *DB) UpdateUser(ctx context.Context, id int64, patch campaign.UserPatch) (*campaign.User, error) {
+	var u *campaign.User
+	err := db.withTx(ctx, func(tx *sqlxTx) error {
+		// Lock the enabled admins first, in ID order: two admins demoting
+		// each other at once must not both succeed. (SQLite's immediate
+		// transactions already run one at a time.)
+		q := `SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id`
+		if db.Dialect == Postgres {
+			q += ` FOR UPDATE`
+		}
+		var admins []int64
+		if err := tx.SelectContext(ctx, &admins, q); err != nil {
+			return fmt.Errorf("lock admins: %w", err)
+		}
+		var err error
+		if u, err = findUser(ctx, db, tx, id); err != nil {
+			return err
+		}
+		wasAdmin := u.Role == campaign.RoleAdmin && u.Active()
+		now := db.now()
+		patch.Apply(u, now)
+		if err := u.Validate(); err != nil {
+			return err
+		}
+		if wasAdmin && !(u.Role == campaign.RoleAdmin && u.Active()) && len(admins) <= 1 {
+			action := "demote"
+			if !u.Active() {
+				action = "disable"
+			}
+			return campaign.Errorf(campaign.ECONFLICT, "%s is the last enabled admin: make another user an admin before you %s them", u.Email, action)
+		}
+		u.UpdatedAt = nextVersion(u.UpdatedAt, now)
+		_, err = tx.ExecContext(ctx, db.rebind(`UPDATE users SET name = ?, role = ?, time_zone = ?, disabled_at = ?, updated_at = ?
+			WHERE id = ?`), u.Name, u.Role, u.TimeZone, u.DisabledAt, u.UpdatedAt, id)
+		if err != nil {
+			return fmt.Errorf("update user %d: %w", id, err)
+		}
+		if u.Active() {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, db.rebind(`DELETE FROM sessions WHERE user_id = ?`), id); err != nil {
+			return fmt.Errorf("end sessions of user %d: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, db.rebind(`DELETE FROM password_resets WHERE user_id = ? AND used_at IS NULL`), id); err != nil {
+			return fmt.Errorf("drop reset links of user %d: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// ChangePassword sets a new password for user id when current is their
+// password, and ends their sessions other than keepSession (0 ends all).
+// A missing or wrong current password is EINVALID naming
+// "current_password"; a new password that breaks the length rules is
+// EINVALID naming "password".
+func (db *DB) ChangePassword(ctx context.Context, id int64, current, password string, keepSession int64) error {
+	if err := campaign.ValidatePassword(password); err != nil {
+		return err
+	}
+	if current == "" {
+		return campaign.Invalid("invalid password change", campaign.FieldError{Field: "current_password", Message: "is required to change the password"})
+	}
+	var stored string
+	err := db.GetContext(ctx, &stored, db.rebind(`SELECT password_hash FROM users WHERE id = ?`), id)
+	if err != nil {
+		return notFound(err, "user %d not found", id)
+	}
+	if !verifyPassword(stored, current) {
+		return campaign.Invalid("invalid password change", campaign.FieldError{Field: "current_password", Message: "is not your current password"})
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return err
+	}
+	return db.withTx(ctx, func(tx *sqlxTx) error {
+		return db.replacePassword(ctx, tx, id, hash, keepSession)
+	})
+}
+
+// replacePassword stores a new password hash for user id and ends their
+// sessions other than keep.
+func (db *DB) replacePassword(ctx context.Context, tx *sqlxTx, id int64, hash string, keep int64) error {
+	if _, err := tx.ExecContext(ctx, db.rebind(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`), hash, db.now(), id); err != nil {
+		return fmt.Errorf("set password of user %d: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, db.rebind(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`), id, keep); err != nil {
+		return fmt.Errorf("end sessions of user %d: %w", id, err)
 	}
 	return nil
 }

@@ -16,8 +16,10 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/funnel-email/funnel/campaign"
@@ -31,10 +33,27 @@ var files embed.FS
 type Viewer struct {
 	UserID int64
 	Email  string
+	Name   string
 	Role   campaign.Role
+	// TimeZone is the IANA name of the zone that pages show times in and
+	// read typed times in; "" or an unknown name means UTC.
+	TimeZone string
 	// CSRF is the session's token; pages put it in forms and in a meta
 	// tag that app.js sends as X-CSRF-Token.
 	CSRF string
+}
+
+// Location is the viewer's time zone: UTC for no viewer, no zone or a
+// zone this machine does not know.
+func (v *Viewer) Location() *time.Location {
+	if v == nil {
+		return time.UTC
+	}
+	loc, err := campaign.LoadTimeZone(v.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // Can reports whether the viewer holds one of roles (admin holds all).
@@ -88,26 +107,72 @@ type Pages struct {
 	db     *store.DB
 	log    *slog.Logger
 	caught func() []Message
+	// pages are the parsed pages; they are never executed, only cloned
+	// into zoned, one clone per page and time zone that formats times in
+	// that zone (html/template cannot clone an executed template).
 	pages  map[string]*template.Template
+	mu     sync.Mutex
+	zoned  map[string]*template.Template
 	static http.Handler
+}
+
+// timeLayout is how pages show a time: to the minute, with the zone's
+// abbreviation.
+const timeLayout = "2006-01-02 15:04 MST"
+
+// zoneFuncs are the template functions that depend on the viewer's zone.
+//
+//	when:       a time.Time or *time.Time as timeLayout in loc ("—" for nil)
+//	localInput: a *time.Time as a datetime-local input value in loc
+func zoneFuncs(loc *time.Location) template.FuncMap {
+	return template.FuncMap{
+		"when": func(t any) string {
+			switch v := t.(type) {
+			case time.Time:
+				return v.In(loc).Format(timeLayout)
+			case *time.Time:
+				if v == nil {
+					return "—"
+				}
+				return v.In(loc).Format(timeLayout)
+			}
+			return ""
+		},
+		"localInput": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.In(loc).Format("2006-01-02T15:04")
+		},
+	}
+}
+
+// page returns the page name with its times in loc.
+func (p *Pages) page(name string, loc *time.Location) (*template.Template, error) {
+	key := name + "\x00" + loc.String()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t, ok := p.zoned[key]; ok {
+		return t, nil
+	}
+	base, ok := p.pages[name]
+	if !ok {
+		return nil, fmt.Errorf("no page %q", name)
+	}
+	t, err := base.Clone()
+	if err != nil {
+		return nil, err
+	}
+	t.Funcs(zoneFuncs(loc))
+	p.zoned[key] = t
+	return t, nil
 }
 
 // New parses the embedded templates; a template error panics, since the
 // templates are part of the binary and tested.
 func New(cfg Config) *Pages {
-	funcs := template.FuncMap{
-		"when": func(t any) string {
-			switch v := t.(type) {
-			case time.Time:
-				return v.UTC().Format("2006-01-02 15:04 UTC")
-			case *time.Time:
-				if v == nil {
-					return "—"
-				}
-				return v.UTC().Format("2006-01-02 15:04 UTC")
-			}
-			return ""
-		},
+	funcs := zoneFuncs(time.UTC)
+	maps.Copy(funcs, template.FuncMap{
 		"iso": func(t *time.Time) string {
 			if t == nil {
 				return ""
@@ -128,8 +193,8 @@ func New(cfg Config) *Pages {
 		"etag": func(kind string, id int64, t time.Time) string {
 			return fmt.Sprintf(`"%s-%d-%d"`, kind, id, t.UnixNano())
 		},
-	}
-	p := &Pages{db: cfg.DB, log: cfg.Logger, caught: cfg.Caught, pages: map[string]*template.Template{}}
+	})
+	p := &Pages{db: cfg.DB, log: cfg.Logger, caught: cfg.Caught, pages: map[string]*template.Template{}, zoned: map[string]*template.Template{}}
 	names, _ := fs.Glob(files, "templates/*.html")
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
@@ -157,7 +222,11 @@ type pageData struct {
 // iframes.
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, data any) {
 	var buf bytes.Buffer
-	err := p.pages[name].ExecuteTemplate(&buf, "layout", pageData{Title: title, Nav: nav, Viewer: viewerFrom(r.Context()), Outbox: p.caught != nil, Data: data})
+	v := viewerFrom(r.Context())
+	t, err := p.page(name, v.Location())
+	if err == nil {
+		err = t.ExecuteTemplate(&buf, "layout", pageData{Title: title, Nav: nav, Viewer: v, Outbox: p.caught != nil, Data: data})
+	}
 	if err != nil {
 		p.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
 		http.Error(w, "could not render the page", http.StatusInternalServerError)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/funnel-email/funnel/admin/ui/browsertest"
 )
 
 // The web UI in a real headless Chromium (Debian's chromium package),
@@ -19,37 +20,10 @@ import (
 // relative to the repository root, or absolute) to write screenshots of
 // the main pages.
 
-// newBrowser starts a headless Chromium with a fresh profile, or skips
-// the test when there is none (fails under FUNNEL_TEST_REQUIRE_SERVICES=1).
+// newBrowser starts Chromium for the walks through funnel dev, with a
+// desktop user agent so that its clicks count as human.
 func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("FUNNEL_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("chromium is not installed (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed")
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		// A desktop browser's user agent: the click classifier rightly
-		// calls HeadlessChrome a machine.
-		chromedp.UserAgent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	// The first action starts the browser, whose life is that context's:
-	// it must have no timeout. Later walks run with their own.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
+	return browsertest.Start(t, chromedp.UserAgent(browsertest.DesktopUserAgent))
 }
 
 // shot saves a full-page screenshot when FUNNEL_SCREENSHOTS is set.
@@ -76,7 +50,7 @@ func shot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
 func login(base, email string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
 		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login"] #email`)),
 		chromedp.SendKeys(chromedp.CSS(`#email`), email),
 		chromedp.SendKeys(chromedp.CSS(`#password`), demoPassword),
 		chromedp.Submit(chromedp.CSS(`#password`)),
@@ -85,7 +59,7 @@ func login(base, email string) chromedp.Action[chromedp.Void] {
 }
 
 func logout() chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(chromedp.Click(chromedp.CSS(`form.logout button`)), chromedp.WaitVisible(chromedp.CSS(`#email`)))
+	return chromedp.Steps(chromedp.Click(chromedp.CSS(`form.logout button`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/login"] #email`)))
 }
 
 // TestBrowserMarketerSendsCampaignSalesCannotEdit walks the product as a
@@ -127,7 +101,7 @@ func TestBrowserMarketerSendsCampaignSalesCannotEdit(t *testing.T) {
 	err := chromedp.Do(walkCtx,
 		// A wrong password is shown next to the field.
 		chromedp.Navigate(base+"/campaigns"),
-		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login"] #email`)),
 		shot(t, "login"),
 		chromedp.SendKeys(chromedp.CSS(`#email`), "marketer@example.com"),
 		chromedp.SendKeys(chromedp.CSS(`#password`), "not the password"),
@@ -226,7 +200,7 @@ func TestBrowserMarketerSendsCampaignSalesCannotEdit(t *testing.T) {
 		chromedp.Navigate(base+"/login"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("form.logout") && document.querySelector("form.logout").submit()`),
 		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login"] #email`)),
 
 		// Sales sees the lead with its reason and accepts it.
 		login(base, "sales@example.com"),

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/funnel-email/funnel/admin"
+	"github.com/funnel-email/funnel/mailer"
 	"github.com/funnel-email/funnel/ops"
 	"github.com/funnel-email/funnel/store"
 )
@@ -128,4 +130,34 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.L
 		return err
 	}
 	return nil
+}
+
+// sendingSetup describes for the admin's settings pages how this process
+// sends mail: the servers of FUNNEL_SMTP_URL without their passwords, a
+// check of each, and tm's DKIM keys and bounce domain. catcher, when not
+// empty, is the address of funnel dev's SMTP catcher. The configuration
+// was validated.
+func sendingSetup(cfg Config, tm *mailer.TemplateMail, catcher string) (admin.Sending, error) {
+	s := admin.Sending{BounceDomain: tm.Composer.BounceDomain()}
+	for _, k := range tm.Composer.DKIMKeys() {
+		s.DKIM = append(s.DKIM, admin.DKIMKey{Domain: k.Domain, Selector: k.Selector, PublicKey: k.Signer.Public()})
+	}
+	if cfg.SMTPURL == "" {
+		return s, nil
+	}
+	servers, err := mailer.ParseSMTPServers(cfg.SMTPURL)
+	if err != nil {
+		return s, fmt.Errorf("FUNNEL_SMTP_URL: %w", err)
+	}
+	for _, sc := range servers {
+		addr := net.JoinHostPort(sc.Host, fmt.Sprint(sc.Port))
+		s.SMTP = append(s.SMTP, admin.SMTPServer{Host: sc.Host, Port: sc.Port, TLS: string(sc.TLS), Username: sc.Username,
+			Weight: max(sc.Weight, 1), MaxConns: sc.MaxConns, Rate: sc.Rate, Catcher: catcher != "" && addr == catcher})
+	}
+	s.CheckSMTP = func(ctx context.Context, i int) admin.SMTPCheck {
+		r := mailer.CheckSMTP(ctx, servers[i].Config)
+		return admin.SMTPCheck{OK: r.OK, Stage: r.Stage, Error: r.Error, Code: r.Code, Greeting: r.Greeting, Hello: r.Hello,
+			Extensions: r.Extensions, TLS: r.TLS, Auth: r.Auth, LatencyMS: float64(r.Latency.Microseconds()/100) / 10}
+	}
+	return s, nil
 }

@@ -114,6 +114,10 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	sending, err := sendingSetup(cfg, mail, catcher.Addr())
+	if err != nil {
+		return err
+	}
 	reg := ops.NewRegistry()
 	// Webhooks may reach a local receiver. The send journal needs a Redis
 	// that outlives this process: only one given by FUNNEL_REDIS_URL.
@@ -131,7 +135,7 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 	monitor, stopMonitor := newMonitor(rdb)
 	defer stopMonitor()
 	api := admin.New(admin.Config{DB: db, Logger: log, Outbox: catcher, Mail: mail, PublicURL: cfg.PublicURL,
-		Caught: caughtMessages(catcher), AllowPrivateWebhooks: true, Monitor: monitor})
+		Caught: caughtMessages(catcher), AllowPrivateWebhooks: true, Monitor: monitor, Sending: sending})
 	defer api.Close()
 	tr, err := startTracking(cfg, c.getenv, db, rdb, log, reg)
 	if err != nil {

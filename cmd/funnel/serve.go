@@ -49,6 +49,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	sending, err := sendingSetup(cfg, mail, "")
+	if err != nil {
+		return err
+	}
 	ln, err := listen(cfg.Addr)
 	if err != nil {
 		return err
@@ -56,7 +60,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	monitor, stopMonitor := newMonitor(rdb)
 	defer stopMonitor()
 	api := admin.New(admin.Config{DB: db, Logger: log, Mail: mail, PublicURL: cfg.PublicURL,
-		AllowPrivateWebhooks: cfg.WebhookAllowPrivate == "1", Monitor: monitor})
+		AllowPrivateWebhooks: cfg.WebhookAllowPrivate == "1", Monitor: monitor, Sending: sending})
 	defer api.Close()
 	reg := ops.NewRegistry()
 	tr, err := startTracking(cfg, c.getenv, db, rdb, log, reg)

@@ -16,6 +16,8 @@
     if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
     return { status: res.status, ok: res.ok, data, headers: res.headers };
   }
+  // Page scripts (builder.js, picker.js) call the API through the same helper.
+  window.Funnel = Object.freeze({ api });
 
   function clearErrors(form) {
     form.querySelectorAll("[data-error-for]").forEach(e => { e.hidden = true; e.textContent = ""; });
@@ -66,15 +68,18 @@
     const body = {};
     form.querySelectorAll("input[name], textarea[name], select[name]").forEach(el => {
       if (el.type === "checkbox") {
-        if (el.hasAttribute("data-int-list")) {
+        if (el.hasAttribute("data-int-list") || el.hasAttribute("data-str-list")) {
           body[el.name] = body[el.name] || [];
-          if (el.checked) body[el.name].push(parseInt(el.value, 10));
+          if (el.checked) body[el.name].push(el.hasAttribute("data-str-list") ? el.value : parseInt(el.value, 10));
         } else { body[el.name] = el.checked; }
         return;
       }
       let v = el.value;
       if (el.hasAttribute("data-int")) v = v === "" ? 0 : parseInt(v, 10);
       if (el.hasAttribute("data-list")) v = v.split(",").map(s => s.trim()).filter(Boolean);
+      if (el.hasAttribute("data-lines")) v = v.split("\n").map(s => s.trim()).filter(Boolean);
+      if (el.hasAttribute("data-number")) v = v === "" ? null : Number(v);
+      if (el.hasAttribute("data-json")) v = v === "" ? null : JSON.parse(v);
       if (el.type === "datetime-local") v = v ? new Date(v).toISOString() : "";
       body[el.name] = v;
     });
@@ -250,4 +255,163 @@
     });
     load();
   }
+  // Webhooks: the signing secret, shown once, after creating an endpoint.
+  const hookForm = document.querySelector("form[data-webhook-create]");
+  if (hookForm) {
+    hookForm.addEventListener("funnel:saved", ev => {
+      document.getElementById("secret").textContent = ev.detail.secret;
+      document.getElementById("webhook-link").href = "/webhooks/" + ev.detail.id;
+      const box = document.getElementById("webhook-secret");
+      hookForm.hidden = true; box.hidden = false; box.focus();
+    });
+  }
+
+  // Scoring: owner rules are rows of controls, sent as JSON in a hidden field.
+  const owners = document.querySelector("[data-owner-rules]");
+  if (owners) {
+    const field = document.getElementById("owner_rules"), tbody = owners.querySelector("tbody");
+    const none = owners.querySelector("[data-no-rules]"), add = owners.querySelector("[data-add-rule]");
+    const sync = () => {
+      const rules = [...tbody.rows].map((tr, i) => {
+        const get = k => tr.querySelector('[data-k="' + k + '"]');
+        [["attribute", "Attribute"], ["value", "Value"], ["user_id", "Owner"]].forEach(([k, l]) => get(k).setAttribute("aria-label", l + " of rule " + (i + 1)));
+        tr.querySelector("[data-remove-rule]").setAttribute("aria-label", "Remove rule " + (i + 1));
+        return { attribute: get("attribute").value.trim(), value: get("value").value, user_id: parseInt(get("user_id").value, 10) || 0 };
+      });
+      field.value = JSON.stringify(rules);
+      none.hidden = rules.length > 0;
+      tbody.closest("table").hidden = rules.length === 0;
+    };
+    owners.addEventListener("input", sync);
+    owners.addEventListener("change", sync);
+    owners.addEventListener("click", ev => {
+      const b = ev.target.closest("[data-remove-rule]");
+      if (!b) return;
+      b.closest("tr").remove(); sync();
+      if (add) add.focus();
+    });
+    if (add) add.addEventListener("click", () => {
+      tbody.appendChild(document.getElementById("owner-rule-row").content.firstElementChild.cloneNode(true));
+      sync(); tbody.lastElementChild.querySelector("input").focus();
+    });
+    sync();
+  }
+
+  // SMTP servers: check a connection and show what the server said.
+  document.querySelectorAll("form[data-smtp-check]").forEach(form => {
+    const out = form.querySelector(".check-result"), btn = form.querySelector("button");
+    const row = (dl, k, v) => {
+      if (!v) return;
+      const dt = document.createElement("dt"), dd = document.createElement("dd");
+      dt.textContent = k; dd.textContent = v; dl.append(dt, dd);
+    };
+    form.addEventListener("submit", async ev => {
+      ev.preventDefault(); clearErrors(form);
+      btn.disabled = true; out.textContent = "Checking…";
+      try {
+        const res = await api("POST", form.dataset.action);
+        out.textContent = "";
+        if (!res.ok) { showErrors(form, res.data && res.data.error); return; }
+        const r = res.data, p = document.createElement("p");
+        p.className = r.ok ? "ok" : "warning";
+        p.textContent = r.ok ? "OK: connected in " + r.latency_ms + " ms; every step succeeded."
+          : "Failed at " + r.stage + (r.code ? " (reply " + r.code + ")" : "") + " after " + r.latency_ms + " ms: " + r.error;
+        const dl = document.createElement("dl"); dl.className = "kv";
+        row(dl, "Greeting", r.greeting); row(dl, "EHLO", r.hello); row(dl, "Encryption", r.tls || (r.greeting ? "none" : ""));
+        row(dl, "Authenticated", r.auth ? "with " + r.auth : ""); row(dl, "Extensions", (r.extensions || []).join(", "));
+        out.append(p, dl);
+      } catch (e) {
+        out.textContent = "";
+        showErrors(form, { message: "Could not reach the server: " + e.message });
+      } finally { btn.disabled = false; }
+    });
+  });
+
+  // DNS records: copy a value, or select it where the clipboard is not allowed.
+  document.querySelectorAll("button[data-copy]").forEach(b => {
+    b.addEventListener("click", async () => {
+      const code = b.parentElement.querySelector("code");
+      try {
+        await navigator.clipboard.writeText(code.textContent); b.textContent = "Copied";
+      } catch (e) {
+        const range = document.createRange(); range.selectNodeContents(code);
+        const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
+        b.textContent = "Selected: press Ctrl+C";
+      }
+      setTimeout(() => { b.textContent = "Copy"; }, 2500);
+    });
+  });
+
+  // Schedule forms take a date and time in the user's time zone (account
+  // page). The server converts it, daylight saving included
+  // (GET /api/v1/me/local-time), and the schedule gets that RFC 3339 time.
+  async function localToRFC3339(form, value) {
+    const r = await api("GET", "/api/v1/me/local-time?at=" + encodeURIComponent(value));
+    if (r.ok) return r.data.time;
+    const e = (r.data && r.data.error) || { message: "Could not read the time." };
+    showErrors(form, { message: e.message, details: (e.details || []).map(d => Object.assign({}, d, { field: "send_at" })) });
+    return null;
+  }
+  document.querySelectorAll("form[data-local-schedule]").forEach(form => {
+    form.addEventListener("submit", async ev => {
+      ev.preventDefault();
+      clearErrors(form);
+      const btn = form.querySelector('button[type="submit"]'); if (btn) btn.disabled = true;
+      try {
+        const at = await localToRFC3339(form, form.querySelector('input[type="datetime-local"]').value);
+        if (!at) return;
+        const res = await api("POST", form.dataset.action, { send_at: at });
+        if (!res.ok) { showErrors(form, res.data && res.data.error); return; }
+        window.location.assign(form.dataset.next);
+      } catch (e) {
+        showErrors(form, { message: "Could not reach the server: " + e.message });
+      } finally { if (btn) btn.disabled = false; }
+    });
+  });
+  // The new-campaign form: an optional schedule is converted before the
+  // draft is created (a capture listener runs before the form's own), and
+  // applied once it exists.
+  document.querySelectorAll("form[data-schedule-after]").forEach(form => {
+    const input = form.querySelector("input[data-local-time]");
+    let sendAt = "", checked = null;
+    document.addEventListener("submit", async ev => {
+      if (ev.target !== form || !input.value || checked === input.value) return;
+      ev.preventDefault(); ev.stopPropagation();
+      clearErrors(form);
+      try {
+        const at = await localToRFC3339(form, input.value);
+        if (!at) return;
+        sendAt = at; checked = input.value;
+        form.requestSubmit();
+      } catch (e) { showErrors(form, { message: "Could not reach the server: " + e.message }); }
+    }, true);
+    form.addEventListener("funnel:saved", async ev => {
+      const id = ev.detail && ev.detail.id;
+      if (input.value && sendAt) {
+        const res = await api("POST", "/api/v1/campaigns/" + id + "/schedule", { send_at: sendAt });
+        if (!res.ok) window.alert("The draft was saved but not scheduled: " + ((res.data && res.data.error && res.data.error.message) || res.status));
+      }
+      window.location.assign(form.dataset.nextAfter.replace("{id}", id));
+    });
+  });
+
+  // Users page: a new reset link is shown once.
+  document.querySelectorAll("form[data-reset-link]").forEach(form => {
+    form.addEventListener("funnel:saved", ev => {
+      document.getElementById("reset-for").textContent = form.dataset.resetLink;
+      document.getElementById("reset-url").textContent = ev.detail.url;
+      const box = document.getElementById("reset-link"); box.hidden = false; box.scrollIntoView({ block: "nearest" });
+    });
+  });
+  // Account page: offer the browser's zone; forget typed passwords once saved.
+  document.querySelectorAll("[data-browser-zone]").forEach(el => {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!zone) return;
+    const b = el.querySelector("[data-use-zone]"); b.textContent = zone;
+    b.addEventListener("click", () => { document.getElementById("time_zone").value = zone; });
+    el.hidden = false;
+  });
+  document.querySelectorAll("form[data-clear]").forEach(form => {
+    form.addEventListener("funnel:saved", () => form.querySelectorAll('input[type="password"]').forEach(i => { i.value = ""; }));
+  });
 })();
