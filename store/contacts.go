@@ -222,25 +222,30 @@ func (db *DB) contactListQuery(f campaign.ContactFilter) (string, []any, bool) {
 			where = append(where, "status <> 'active'")
 		}
 	}
+	from, order := "contacts", "id"
 	if f.Tag != "" {
 		tag := campaign.NormalizeTags([]string{f.Tag})
 		if len(tag) == 0 {
 			return "", nil, false
 		}
 		if db.Dialect == Postgres {
-			where = append(where, "tags @> ?::jsonb")
+			where = append(where, "tags @> ?::jsonb") // the GIN index contacts_tags
 			args = append(args, jsonText(tag))
 		} else {
-			where = append(where, "EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE value = ?)")
-			args = append(args, tag[0])
+			// The tag's range of contact_tags, in contact order, drives the
+			// page (migration 00012); CROSS JOIN keeps SQLite from
+			// reordering the loop.
+			from, order = "contact_tags CROSS JOIN contacts ON contacts.id = contact_tags.contact_id", "contact_tags.contact_id"
+			where[0] = "contact_tags.tag = ? AND contact_tags.contact_id > ?"
+			args = append([]any{tag[0]}, args...)
 		}
 	}
 	limit := f.Limit
 	if limit <= 0 || limit > MaxPageSize {
 		limit = MaxPageSize
 	}
-	q := `SELECT ` + contactColumns + ` FROM contacts WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(` ORDER BY id LIMIT %d`, limit)
+	q := `SELECT ` + contactColumns + ` FROM ` + from + ` WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY %s LIMIT %d`, order, limit)
 	return db.rebind(q), args, true
 }
 

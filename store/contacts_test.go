@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -259,5 +260,75 @@ func TestEstimateContactsIsExactUnlessLarge(t *testing.T) {
 		}
 		check("under the threshold", 1000, store.ContactCount{N: 30})
 		check("past the threshold", 10, store.ContactCount{N: 30, Approximate: db.Dialect == store.Postgres})
+	})
+}
+
+// The tag filter must see every write of tags: creation, a patch, an import
+// that merges tags, deletion. On SQLite it reads contact_tags, which
+// triggers keep; the oracle is the tags each contact has.
+func TestTagFilterFollowsEveryWrite(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		tags := []string{"vip", "old", "new", "imported", "gone"}
+		check := func(step string) {
+			t.Helper()
+			all, err := db.ListContacts(ctx, campaign.ContactFilter{Limit: store.MaxPageSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tag := range tags {
+				var want []string
+				for _, c := range all {
+					if slices.Contains(c.Tags, tag) {
+						want = append(want, c.Email)
+					}
+				}
+				var got []string
+				// Pages of one, so the keyset cursor is exercised too.
+				for after := int64(0); ; {
+					cs, err := db.ListContacts(ctx, campaign.ContactFilter{Tag: tag, After: after, Limit: 1})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(cs) == 0 {
+						break
+					}
+					got, after = append(got, cs[0].Email), cs[0].ID
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: tag %q lists %v, the contacts with it are %v", step, tag, got, want)
+				}
+			}
+		}
+		var ids []int64
+		for i, ts := range [][]string{{"vip", "old"}, {"old"}, nil, {"gone", "vip"}} {
+			c := &campaign.Contact{Email: fmt.Sprintf("t%d@example.com", i), Tags: ts}
+			if err := db.CreateContact(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, c.ID)
+		}
+		check("after create")
+
+		newTags := []string{"new", "vip"}
+		if _, err := db.UpdateContact(ctx, ids[0], campaign.ContactPatch{Tags: &newTags}); err != nil {
+			t.Fatal(err)
+		}
+		none := []string{}
+		if _, err := db.UpdateContact(ctx, ids[3], campaign.ContactPatch{Tags: &none}); err != nil {
+			t.Fatal(err)
+		}
+		check("after patches")
+
+		importCSV(t, db, "email,tags\nt1@example.com,new\nt2@example.com,old\nt9@example.com,vip\n",
+			campaign.ImportOptions{UpdateExisting: true, Tags: []string{"imported"}}, 0)
+		check("after an import")
+
+		for _, id := range ids[:2] {
+			if err := db.DeleteContact(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check("after deletes")
 	})
 }

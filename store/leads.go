@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/funnel-email/funnel/campaign"
 )
 
@@ -293,25 +295,40 @@ func (db *DB) CampaignLeads(ctx context.Context, campaignID int64) (*campaign.Le
 // EngagedContacts returns contacts with human opens or clicks matching f
 // (campaign, since, minimum score), in contact ID order after f.AfterID.
 func (db *DB) EngagedContacts(ctx context.Context, f campaign.EngagedFilter) ([]campaign.EngagedContact, error) {
-	where := []string{"e.human", "e.kind IN ('opened', 'clicked')", "c.id > ?"}
-	args := []any{f.AfterID}
+	events := []string{"e.human", "e.kind IN ('opened', 'clicked')"}
+	var eventArgs []any
 	if f.CampaignID != 0 {
-		where, args = append(where, "e.campaign_id = ?"), append(args, f.CampaignID)
+		events, eventArgs = append(events, "e.campaign_id = ?"), append(eventArgs, f.CampaignID)
 	}
 	if !f.Since.IsZero() {
-		where, args = append(where, "e.occurred_at >= ?"), append(args, f.Since.UTC())
-	}
-	if f.MinScore != 0 {
-		where, args = append(where, "c.score >= ?"), append(args, f.MinScore)
+		events, eventArgs = append(events, "e.occurred_at >= ?"), append(eventArgs, f.Since.UTC())
 	}
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	args = append(args, f.Limit)
+	page, pageArgs := "c.id > ?", []any{f.AfterID}
+	if f.MinScore != 0 {
+		page, pageArgs = page+" AND c.score >= ?", append(pageArgs, f.MinScore)
+	}
+	if db.Dialect == SQLite {
+		// SQLite grouped every human event before it could page (0.9 s
+		// over 1,300,000 events). The page's contacts are found first,
+		// walking contacts in ID order with one probe of
+		// events_contact_kind_time each, then only their events are
+		// counted.
+		ids, err := db.engagedPage(ctx, page, pageArgs, events, eventArgs, f.Limit)
+		if err != nil || len(ids) == 0 {
+			return []campaign.EngagedContact{}, err
+		}
+		if page, pageArgs, err = sqlx.In("c.id IN (?)", ids); err != nil {
+			return nil, err
+		}
+	}
+	args := append(append(eventArgs, pageArgs...), f.Limit)
 	rows, err := db.QueryContext(ctx, db.rebind(`SELECT c.id, c.email, c.first_name, c.last_name, c.score, c.lifecycle_stage,
 		SUM(CASE WHEN e.kind = 'opened' THEN 1 ELSE 0 END), SUM(CASE WHEN e.kind = 'clicked' THEN 1 ELSE 0 END), MAX(e.occurred_at)
 		FROM events e JOIN contacts c ON c.id = e.contact_id
-		WHERE `+strings.Join(where, " AND ")+`
+		WHERE `+strings.Join(events, " AND ")+` AND `+page+`
 		GROUP BY c.id, c.email, c.first_name, c.last_name, c.score, c.lifecycle_stage
 		ORDER BY c.id LIMIT ?`), args...)
 	if err != nil {
@@ -331,6 +348,20 @@ func (db *DB) EngagedContacts(ctx context.Context, f campaign.EngagedFilter) ([]
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// engagedPage returns the IDs of the first limit contacts that match page
+// and have an event that matches events.
+func (db *DB) engagedPage(ctx context.Context, page string, pageArgs []any, events []string, eventArgs []any, limit int) ([]int64, error) {
+	args := append(append(append([]any{}, pageArgs...), eventArgs...), limit)
+	var ids []int64
+	err := db.SelectContext(ctx, &ids, db.rebind(`SELECT c.id FROM contacts c WHERE `+page+`
+		AND EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id AND `+strings.Join(events, " AND ")+`)
+		ORDER BY c.id LIMIT ?`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list engaged contacts: %w", err)
+	}
+	return ids, nil
 }
 
 // anyTime reads a time that an aggregate returned: SQLite gives its text.
