@@ -74,11 +74,14 @@ type SenderConfig struct {
 //
 // Exactly once: a batch claims a chunk of deliveries (status sending,
 // under a claim token and a lease), then sends them in ID order over one
-// SMTP connection and commits each outcome before the next MAIL FROM. So
-// after a crash only the lowest row of a claim still in sending may have
-// been inside an SMTP transaction; store.RecoverLeases marks it uncertain
-// and re-queues the rest. Uncertain deliveries are therefore at most one
-// per connection open at the crash.
+// SMTP connection and makes each outcome durable (in the ledger, or in the
+// claim's send journal when SenderConfig.Journal is set) before the next
+// MAIL FROM. So after a crash only the lowest row of a claim without an
+// outcome may have been inside an SMTP transaction; store.RecoverLeases
+// writes the journaled outcomes, marks that row uncertain and re-queues
+// the rest. Uncertain deliveries are therefore at most one per connection
+// open at the crash (every unsettled row of a claim whose journal Redis
+// lost as well, never resent).
 type Sender struct {
 	cfg    SenderConfig
 	log    *slog.Logger
