@@ -91,6 +91,12 @@ func (c *Campaign) AudienceRule() *Rule {
 // Allows reports whether the transition may start from s.
 func (t Transition) Allows(s Status) bool { return slices.Contains(t.From, s) }
 
+// Finished reports whether a campaign in status s will never send again:
+// sent, cancelled or failed.
+func (s Status) Finished() bool {
+	return s == StatusSent || s == StatusCancelled || s == StatusFailed
+}
+
 // Editable reports whether a campaign in status s may have its content,
 // audience or sender changed.
 func (s Status) Editable() bool { return s == StatusDraft || s == StatusScheduled }

@@ -320,8 +320,36 @@ func (db *DB) FailCampaign(ctx context.Context, id int64, reason string) (*campa
 }
 
 // CampaignProgress counts campaign id's deliveries by status and derives
-// the send rate over the last minute and the ETA at that rate.
+// the send rate over the last minute and the ETA at that rate. A finished
+// campaign whose deliveries have all settled never changes again (only
+// in-flight claims and the lease sweep write to a finished campaign's
+// ledger), so its counts are recorded on the campaign the first time and
+// read from there afterwards; they then stay as sent even when contacts
+// are deleted later.
 func (db *DB) CampaignProgress(ctx context.Context, id int64) (*campaign.Progress, error) {
+	var state struct {
+		Status campaign.Status `db:"status"`
+		Final  *string         `db:"final_counts"`
+	}
+	err := db.GetContext(ctx, &state, db.rebind(`SELECT status, final_counts FROM campaigns WHERE id = ?`), id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read campaign %d: %w", id, err)
+	}
+	p := &campaign.Progress{Counts: map[campaign.DeliveryStatus]int64{}}
+	for _, s := range campaign.DeliveryStatuses {
+		p.Counts[s] = 0
+	}
+	if state.Final != nil {
+		var counts map[campaign.DeliveryStatus]int64
+		if err := json.Unmarshal([]byte(*state.Final), &counts); err != nil {
+			return nil, fmt.Errorf("read final counts of campaign %d: %w", id, err)
+		}
+		for s, n := range counts {
+			p.Counts[s] = n
+			p.Audience += n
+		}
+		return p, nil
+	}
 	// One pass over the campaign's deliveries counts both the states and
 	// the sends of the last minute, for the rate: the dashboard reads it
 	// on every view.
@@ -337,10 +365,6 @@ func (db *DB) CampaignProgress(ctx context.Context, id int64) (*campaign.Progres
 		FROM deliveries WHERE campaign_id = ? GROUP BY status`), now.Add(-window), id); err != nil {
 		return nil, fmt.Errorf("count deliveries of campaign %d: %w", id, err)
 	}
-	p := &campaign.Progress{Counts: map[campaign.DeliveryStatus]int64{}}
-	for _, s := range campaign.DeliveryStatuses {
-		p.Counts[s] = 0
-	}
 	var recent int64
 	for _, r := range rows {
 		p.Counts[campaign.DeliveryStatus(r.Status)] = r.N
@@ -348,6 +372,17 @@ func (db *DB) CampaignProgress(ctx context.Context, id int64) (*campaign.Progres
 		if campaign.DeliveryStatus(r.Status) == campaign.DeliverySent {
 			recent = r.Recent
 		}
+	}
+	if state.Status.Finished() && p.Remaining() == 0 {
+		final, err := json.Marshal(p.Counts)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := db.ExecContext(ctx, db.rebind(`UPDATE campaigns SET final_counts = ? WHERE id = ? AND final_counts IS NULL`),
+			string(final), id); err != nil {
+			return nil, fmt.Errorf("record final counts of campaign %d: %w", id, err)
+		}
+		return p, nil
 	}
 	p.Rate = float64(recent) / window.Seconds()
 	if rem := p.Remaining(); rem > 0 && p.Rate > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -327,6 +328,63 @@ func TestLeaseRecoveryReadsTheJournal(t *testing.T) {
 		read = nil
 		if _, err := db.RecoverLeases(ctx, journal); err != nil || len(read) != 0 {
 			t.Errorf("second sweep read %v, %v", read, err)
+		}
+	})
+}
+
+// A finished campaign's counts are recorded once every delivery has
+// settled, not before, and then read back unchanged.
+func TestFinishedCampaignKeepsItsFinalCounts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c, _ := campaignFixture(t, db, 10) // 9 deliveries
+		if _, err := db.MaterializeAudience(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		held, err := db.ClaimDeliveries(ctx, store.Claim{CampaignID: c.ID, MaxID: 1 << 40, Limit: 2, Token: "w", Lease: time.Hour})
+		if err != nil || len(held) != 2 {
+			t.Fatalf("claim: %d, %v", len(held), err)
+		}
+		if _, err := db.TransitionCampaign(ctx, c.ID, campaign.Cancel); err != nil {
+			t.Fatal(err)
+		}
+		recorded := func() bool {
+			t.Helper()
+			var final *string
+			if err := db.GetContext(ctx, &final, db.Rebind(`SELECT final_counts FROM campaigns WHERE id = ?`), c.ID); err != nil {
+				t.Fatal(err)
+			}
+			return final != nil
+		}
+		counts := func() map[campaign.DeliveryStatus]int64 {
+			t.Helper()
+			p, err := db.CampaignProgress(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p.Counts
+		}
+		// Cancelled with two messages in flight: still live.
+		if got := counts(); got[campaign.DeliverySending] != 2 || got[campaign.DeliverySkipped] != 7 || recorded() {
+			t.Fatalf("in flight after cancel: %v, recorded %v; want 2 sending, 7 skipped, not recorded", got, recorded())
+		}
+		for i, d := range held {
+			o := store.Outcome{ID: d.ID, Claim: "w", Status: campaign.DeliverySent, SMTPCode: 250, MessageID: fmt.Sprintf("<%d@t>", i)}
+			if err := db.RecordOutcome(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := counts()
+		if want[campaign.DeliverySent] != 2 || want[campaign.DeliverySending] != 0 || !recorded() {
+			t.Fatalf("settled: %v, recorded %v; want 2 sent and the counts recorded", want, recorded())
+		}
+		// Deleting a contact who was sent the campaign removes its ledger
+		// row; the finished campaign's report keeps what was sent.
+		if err := db.DeleteContact(ctx, held[0].ContactID); err != nil {
+			t.Fatal(err)
+		}
+		if got := counts(); !maps.Equal(got, want) {
+			t.Errorf("after a contact's deletion: %v, want the recorded %v", got, want)
 		}
 	})
 }

@@ -151,6 +151,9 @@ func endpoints(fx fixtures, only *regexp.Regexp) []endpoint {
 		rotating("page /contacts?q=first.last", true, "/contacts?q=%s", narrowPrefixes),
 		randomID("page /contacts/{id}", true, "/contacts/%d", fx),
 		fixed("page / (dashboard)", true, "/"),
+		fixed("page /campaigns", true, "/campaigns"),
+		fixed("page /leads", true, "/leads"),
+		fixed("page /engaged", true, "/engaged"),
 	}
 	var out []endpoint
 	for _, e := range all {
