@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/funnel-email/funnel/campaign"
 )
 
@@ -288,12 +290,7 @@ func (db *DB) TransitionCampaign(ctx context.Context, id int64, t campaign.Trans
 		if err != nil {
 			return nil, err
 		}
-		_, err = db.ExecContext(ctx, db.rebind(`UPDATE deliveries SET status = 'skipped', reason = ?, updated_at = ?
-			WHERE campaign_id = ? AND status IN ('queued', 'deferred')`), "campaign "+string(c.Status), db.now(), id)
-		if err != nil {
-			return nil, fmt.Errorf("skip deliveries of campaign %d: %w", id, err)
-		}
-		return c, nil
+		return c, db.skipPending(ctx, c)
 	case campaign.Complete.Name:
 		return db.CompleteCampaign(ctx, id)
 	}
@@ -314,18 +311,35 @@ func (db *DB) CompleteCampaign(ctx context.Context, id int64) (*campaign.Campaig
 }
 
 // FailCampaign marks a scheduled or sending campaign failed with reason
-// (for example its template no longer compiles).
+// (for example its template no longer compiles) and skips its pending
+// deliveries, as Cancel does.
 func (db *DB) FailCampaign(ctx context.Context, id int64, reason string) (*campaign.Campaign, error) {
-	return db.transition(ctx, id, campaign.Fail, `failure = ?, finished_at = ?`, []any{reason, db.now()}, "")
+	c, err := db.transition(ctx, id, campaign.Fail, `failure = ?, finished_at = ?`, []any{reason, db.now()}, "")
+	if err != nil {
+		return nil, err
+	}
+	return c, db.skipPending(ctx, c)
+}
+
+// skipPending skips the deliveries of an ended campaign c that no worker
+// holds, so that none of them is sent later. Rows a worker holds are
+// skipped when it hands them back (see requeued).
+func (db *DB) skipPending(ctx context.Context, c *campaign.Campaign) error {
+	_, err := db.ExecContext(ctx, db.rebind(`UPDATE deliveries SET status = 'skipped', reason = ?, updated_at = ?
+		WHERE campaign_id = ? AND status IN ('queued', 'deferred')`), "campaign "+string(c.Status), db.now(), c.ID)
+	if err != nil {
+		return fmt.Errorf("skip deliveries of campaign %d: %w", c.ID, err)
+	}
+	return nil
 }
 
 // CampaignProgress counts campaign id's deliveries by status and derives
 // the send rate over the last minute and the ETA at that rate. A finished
-// campaign whose deliveries have all settled never changes again (only
-// in-flight claims and the lease sweep write to a finished campaign's
-// ledger), so its counts are recorded on the campaign the first time and
-// read from there afterwards; they then stay as sent even when contacts
-// are deleted later.
+// campaign whose deliveries have all settled changes again only when a
+// late outcome lands on an uncertain row (which clears what is recorded),
+// so its counts are recorded on the campaign the first time and read from
+// there afterwards; they then stay as sent even when contacts are deleted
+// later.
 func (db *DB) CampaignProgress(ctx context.Context, id int64) (*campaign.Progress, error) {
 	var state struct {
 		Status campaign.Status `db:"status"`
@@ -335,37 +349,44 @@ func (db *DB) CampaignProgress(ctx context.Context, id int64) (*campaign.Progres
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("read campaign %d: %w", id, err)
 	}
-	p := &campaign.Progress{Counts: map[campaign.DeliveryStatus]int64{}}
+	if state.Final != nil {
+		return finalProgress(id, *state.Final)
+	}
+	const window = time.Minute
+	now := db.now()
+	p, recent, err := db.countDeliveries(ctx, db.DB, id, now.Add(-window))
+	if err != nil {
+		return nil, err
+	}
+	if state.Status.Finished() && p.Remaining() == 0 {
+		return db.recordFinalCounts(ctx, id)
+	}
+	p.Rate = float64(recent) / window.Seconds()
+	if rem := p.Remaining(); rem > 0 && p.Rate > 0 {
+		eta := now.Add(time.Duration(float64(rem) / p.Rate * float64(time.Second)))
+		p.ETA = &eta
+	}
+	return p, nil
+}
+
+// countDeliveries counts campaign id's deliveries by status, and the
+// sends since the given time, in one pass: the dashboard reads it on
+// every view.
+func (db *DB) countDeliveries(ctx context.Context, q sqlx.QueryerContext, id int64, since time.Time) (p *campaign.Progress, recent int64, err error) {
+	p = &campaign.Progress{Counts: map[campaign.DeliveryStatus]int64{}}
 	for _, s := range campaign.DeliveryStatuses {
 		p.Counts[s] = 0
 	}
-	if state.Final != nil {
-		var counts map[campaign.DeliveryStatus]int64
-		if err := json.Unmarshal([]byte(*state.Final), &counts); err != nil {
-			return nil, fmt.Errorf("read final counts of campaign %d: %w", id, err)
-		}
-		for s, n := range counts {
-			p.Counts[s] = n
-			p.Audience += n
-		}
-		return p, nil
-	}
-	// One pass over the campaign's deliveries counts both the states and
-	// the sends of the last minute, for the rate: the dashboard reads it
-	// on every view.
-	const window = time.Minute
-	now := db.now()
 	var rows []struct {
 		Status string `db:"status"`
 		N      int64  `db:"n"`
 		Recent int64  `db:"recent"`
 	}
-	if err := db.SelectContext(ctx, &rows, db.rebind(`SELECT status, count(*) AS n,
+	if err := sqlx.SelectContext(ctx, q, &rows, db.rebind(`SELECT status, count(*) AS n,
 		sum(CASE WHEN sent_at > ? THEN 1 ELSE 0 END) AS recent
-		FROM deliveries WHERE campaign_id = ? GROUP BY status`), now.Add(-window), id); err != nil {
-		return nil, fmt.Errorf("count deliveries of campaign %d: %w", id, err)
+		FROM deliveries WHERE campaign_id = ? GROUP BY status`), since, id); err != nil {
+		return nil, 0, fmt.Errorf("count deliveries of campaign %d: %w", id, err)
 	}
-	var recent int64
 	for _, r := range rows {
 		p.Counts[campaign.DeliveryStatus(r.Status)] = r.N
 		p.Audience += r.N
@@ -373,21 +394,62 @@ func (db *DB) CampaignProgress(ctx context.Context, id int64) (*campaign.Progres
 			recent = r.Recent
 		}
 	}
-	if state.Status.Finished() && p.Remaining() == 0 {
-		final, err := json.Marshal(p.Counts)
+	return p, recent, nil
+}
+
+// recordFinalCounts counts a settled campaign's deliveries again under
+// the campaign's row lock and records them. The lock orders the count
+// against a late outcome's write (see writeOutcomes): either the write
+// committed before the count, or it clears the counts after them.
+func (db *DB) recordFinalCounts(ctx context.Context, id int64) (*campaign.Progress, error) {
+	var p *campaign.Progress
+	err := db.withTx(ctx, func(tx *sqlxTx) error {
+		lock := ""
+		if db.Dialect == Postgres {
+			lock = " FOR UPDATE"
+		}
+		var final *string
+		if err := tx.GetContext(ctx, &final, db.rebind(`SELECT final_counts FROM campaigns WHERE id = ?`+lock), id); err != nil {
+			return err
+		}
+		if final != nil {
+			var err error
+			p, err = finalProgress(id, *final)
+			return err
+		}
+		var err error
+		if p, _, err = db.countDeliveries(ctx, tx, id, db.now()); err != nil {
+			return err
+		}
+		if p.Remaining() > 0 {
+			return nil // a late hand-back queued rows again
+		}
+		counts, err := json.Marshal(p.Counts)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if _, err := db.ExecContext(ctx, db.rebind(`UPDATE campaigns SET final_counts = ? WHERE id = ? AND final_counts IS NULL`),
-			string(final), id); err != nil {
-			return nil, fmt.Errorf("record final counts of campaign %d: %w", id, err)
-		}
-		return p, nil
+		_, err = tx.ExecContext(ctx, db.rebind(`UPDATE campaigns SET final_counts = ? WHERE id = ?`), string(counts), id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record final counts of campaign %d: %w", id, err)
 	}
-	p.Rate = float64(recent) / window.Seconds()
-	if rem := p.Remaining(); rem > 0 && p.Rate > 0 {
-		eta := now.Add(time.Duration(float64(rem) / p.Rate * float64(time.Second)))
-		p.ETA = &eta
+	return p, nil
+}
+
+// finalProgress is the progress of a campaign from its recorded counts.
+func finalProgress(id int64, final string) (*campaign.Progress, error) {
+	p := &campaign.Progress{Counts: map[campaign.DeliveryStatus]int64{}}
+	for _, s := range campaign.DeliveryStatuses {
+		p.Counts[s] = 0
+	}
+	var counts map[campaign.DeliveryStatus]int64
+	if err := json.Unmarshal([]byte(final), &counts); err != nil {
+		return nil, fmt.Errorf("read final counts of campaign %d: %w", id, err)
+	}
+	for s, n := range counts {
+		p.Counts[s] = n
+		p.Audience += n
 	}
 	return p, nil
 }

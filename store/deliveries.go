@@ -30,6 +30,12 @@ import (
 //     uncertain (or queued, when the campaign resends uncertain
 //     deliveries) and queues the rest again. If the journal itself was
 //     lost, every row still sending becomes uncertain: none is sent twice.
+//     A row without an outcome before the journal's last entry was
+//     started too (the journal lost entries), so it becomes uncertain.
+//  5. A holder that stops early (a pause, a shutdown, a lost lease) writes
+//     the outcomes it has and hands the rows it never started back with
+//     ReleaseClaim. When it cannot, it leaves the claim and its journal
+//     to the sweep.
 //
 // Every write of a holder names its claim, so a holder whose lease was
 // recovered cannot overwrite what another holder does with the rows.
@@ -43,7 +49,9 @@ var ErrLeaseLost = errors.New("delivery claim lost: the lease expired and the ro
 // one row per contact. It runs once per campaign: when the audience was
 // already drawn it inserts nothing and returns the recorded size. The
 // size is stored on the campaign in the same transaction, so a crash
-// leaves either no audience or all of it.
+// leaves either no audience or all of it. A campaign that was cancelled
+// (or failed) before its audience was drawn gets ECONFLICT: no row of it
+// may wait in the queue.
 func (db *DB) MaterializeAudience(ctx context.Context, c *campaign.Campaign) (int64, error) {
 	where, args, err := db.SegmentWhere(ctx, c.AudienceRule())
 	if err != nil {
@@ -51,19 +59,27 @@ func (db *DB) MaterializeAudience(ctx context.Context, c *campaign.Campaign) (in
 	}
 	var size int64
 	err = db.withTx(ctx, func(tx *sqlxTx) error {
-		var existing *int64
+		var state struct {
+			Size   *int64          `db:"audience_size"`
+			Status campaign.Status `db:"status"`
+		}
 		// Reading the size under the transaction (SQLite: the write lock;
-		// Postgres: FOR UPDATE) makes concurrent starts draw it once.
+		// Postgres: FOR UPDATE) makes concurrent starts draw it once, and
+		// orders the draw against a cancel: either the cancel comes first
+		// and nothing is drawn, or it waits and skips what was drawn.
 		lock := ""
 		if db.Dialect == Postgres {
 			lock = " FOR UPDATE"
 		}
-		if err := tx.GetContext(ctx, &existing, db.rebind(`SELECT audience_size FROM campaigns WHERE id = ?`+lock), c.ID); err != nil {
+		if err := tx.GetContext(ctx, &state, db.rebind(`SELECT audience_size, status FROM campaigns WHERE id = ?`+lock), c.ID); err != nil {
 			return notFound(err, "campaign %d not found", c.ID)
 		}
-		if existing != nil {
-			size = *existing
+		if state.Size != nil {
+			size = *state.Size
 			return nil
+		}
+		if state.Status == campaign.StatusCancelled || state.Status == campaign.StatusFailed {
+			return campaign.Errorf(campaign.ECONFLICT, "campaign %d is %s: its audience is not drawn", c.ID, state.Status)
 		}
 		now := db.now()
 		q := `INSERT INTO deliveries (campaign_id, contact_id, status, created_at, updated_at)
@@ -252,42 +268,91 @@ func (db *DB) RecordOutcomes(ctx context.Context, claim string, os []Outcome) er
 	return nil
 }
 
+// MaxOutcomeReason bounds the reason stored with a delivery's outcome
+// (an SMTP reply can be long).
+const MaxOutcomeReason = 500
+
 // writeOutcomes updates the rows of os still held by claim (sending, or
 // uncertain after a sweep) and returns the IDs it wrote. Postgres takes
 // them in one statement over arrays; SQLite, whose statements cost no
 // round trip, one prepared UPDATE per row.
+//
+// An outcome that lands on an uncertain row changes a campaign that may
+// have settled, so the campaign's recorded final counts are cleared and
+// counted again on the next read.
 func (db *DB) writeOutcomes(ctx context.Context, tx *sqlxTx, claim string, os []Outcome) (map[int64]bool, error) {
-	now := db.now()
 	written := make(map[int64]bool, len(os))
-	if db.Dialect == Postgres {
-		ids, codes := make([]int64, len(os)), make([]int32, len(os))
-		statuses, reasons, msgIDs := make([]string, len(os)), make([]string, len(os)), make([]string, len(os))
-		ats, nexts := make([]time.Time, len(os)), make([]time.Time, len(os))
-		for i, o := range os {
-			ids[i], codes[i], statuses[i], reasons[i], msgIDs[i] = o.ID, int32(o.SMTPCode), string(o.Status), o.Reason, o.MessageID
-			ats[i], nexts[i] = outcomeTime(o.At, now), o.NextAttemptAt.UTC()
-		}
-		var got []int64
-		err := tx.SelectContext(ctx, &got, `UPDATE deliveries AS d SET status = v.status, smtp_code = v.code, reason = v.reason,
-			message_id = v.message_id, sent_at = CASE WHEN v.status = 'sent' THEN v.at END,
-			next_attempt_at = CASE WHEN v.status = 'deferred' THEN v.next END, lease_until = NULL, updated_at = $1
-			FROM unnest($2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
-				AS v(id, status, code, reason, message_id, at, next)
-			WHERE d.id = v.id AND d.claim = $9 AND d.status IN ('sending', 'uncertain')
-			RETURNING d.id`, now, ids, statuses, codes, reasons, msgIDs, ats, nexts, claim)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range got {
-			written[id] = true
-		}
+	if len(os) == 0 {
 		return written, nil
 	}
+	var late bool
+	var err error
+	if db.Dialect == Postgres {
+		late, err = db.writeOutcomesPostgres(ctx, tx, claim, os, written)
+	} else {
+		late, err = db.writeOutcomesSQLite(ctx, tx, claim, os, written)
+	}
+	if err != nil || !late {
+		return written, err
+	}
+	// Every row of a claim belongs to one campaign. On Postgres the UPDATE
+	// must take the campaign's row lock even when no counts are recorded
+	// yet, so that it waits for a CampaignProgress recording them and then
+	// clears them; SQLite's single writer orders the two anyway.
+	q := `UPDATE campaigns SET final_counts = NULL WHERE id = (SELECT campaign_id FROM deliveries WHERE id = ?)`
+	if db.Dialect == SQLite {
+		q += ` AND final_counts IS NOT NULL`
+	}
+	_, err = tx.ExecContext(ctx, db.rebind(q), os[0].ID)
+	if err != nil {
+		return nil, fmt.Errorf("clear final counts: %w", err)
+	}
+	return written, nil
+}
+
+// writeOutcomesPostgres is writeOutcomes in one statement over arrays.
+// late reports whether a written row was uncertain: the self-join reads
+// the rows as they were before the statement.
+func (db *DB) writeOutcomesPostgres(ctx context.Context, tx *sqlxTx, claim string, os []Outcome, written map[int64]bool) (late bool, err error) {
+	now := db.now()
+	ids, codes := make([]int64, len(os)), make([]int32, len(os))
+	statuses, reasons, msgIDs := make([]string, len(os)), make([]string, len(os)), make([]string, len(os))
+	ats, nexts := make([]time.Time, len(os)), make([]time.Time, len(os))
+	for i, o := range os {
+		ids[i], codes[i], statuses[i], reasons[i], msgIDs[i] = o.ID, int32(o.SMTPCode), string(o.Status), truncateText(o.Reason, MaxOutcomeReason), o.MessageID
+		ats[i], nexts[i] = outcomeTime(o.At, now), o.NextAttemptAt.UTC()
+	}
+	var got []struct {
+		ID  int64  `db:"id"`
+		Was string `db:"was"`
+	}
+	err = tx.SelectContext(ctx, &got, `UPDATE deliveries AS d SET status = v.status, smtp_code = v.code, reason = v.reason,
+		message_id = v.message_id, sent_at = CASE WHEN v.status = 'sent' THEN v.at END,
+		next_attempt_at = CASE WHEN v.status = 'deferred' THEN v.next END, lease_until = NULL, updated_at = $1
+		FROM unnest($2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
+			AS v(id, status, code, reason, message_id, at, next), deliveries AS before
+		WHERE d.id = v.id AND before.id = d.id AND d.claim = $9 AND d.status IN ('sending', 'uncertain')
+		RETURNING d.id, before.status AS was`, now, ids, statuses, codes, reasons, msgIDs, ats, nexts, claim)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range got {
+		written[r.ID] = true
+		late = late || r.Was == string(campaign.DeliveryUncertain)
+	}
+	return late, nil
+}
+
+// writeOutcomesSQLite is writeOutcomes one prepared UPDATE per row:
+// SQLite's statements cost no round trip. Any written row counts as
+// possibly late: clearing counts that are not recorded costs nothing.
+func (db *DB) writeOutcomesSQLite(ctx context.Context, tx *sqlxTx, claim string, os []Outcome, written map[int64]bool) (late bool, err error) {
+	now := db.now()
 	stmt, err := tx.PreparexContext(ctx, `UPDATE deliveries SET status = ?, smtp_code = ?, reason = ?, message_id = ?, sent_at = ?,
 		next_attempt_at = ?, lease_until = NULL, updated_at = ?
 		WHERE id = ? AND claim = ? AND status IN ('sending', 'uncertain')`)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	defer stmt.Close()
 	for _, o := range os {
@@ -298,15 +363,15 @@ func (db *DB) writeOutcomes(ctx context.Context, tx *sqlxTx, claim string, os []
 		if o.Status == campaign.DeliveryDeferred {
 			next = o.NextAttemptAt.UTC().Truncate(time.Microsecond)
 		}
-		res, err := stmt.ExecContext(ctx, string(o.Status), o.SMTPCode, o.Reason, o.MessageID, sentAt, next, now, o.ID, claim)
+		res, err := stmt.ExecContext(ctx, string(o.Status), o.SMTPCode, truncateText(o.Reason, MaxOutcomeReason), o.MessageID, sentAt, next, now, o.ID, claim)
 		if err != nil {
-			return nil, fmt.Errorf("delivery %d: %w", o.ID, err)
+			return false, fmt.Errorf("delivery %d: %w", o.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n > 0 {
 			written[o.ID] = true
 		}
 	}
-	return written, nil
+	return len(written) > 0, nil
 }
 
 func outcomeTime(at, now time.Time) time.Time {
@@ -444,7 +509,9 @@ func (db *DB) recoverClaim(ctx context.Context, claim string, outcomes []Outcome
 			expired[r.ID] = true
 		}
 		var journaled []Outcome
+		var lastJournaled int64
 		for _, o := range outcomes {
+			lastJournaled = max(lastJournaled, o.ID)
 			if expired[o.ID] {
 				journaled = append(journaled, o)
 				delete(expired, o.ID)
@@ -457,26 +524,37 @@ func (db *DB) recoverClaim(ctx context.Context, claim string, outcomes []Outcome
 		if err := db.suppressBounced(ctx, tx, journaled, written); err != nil {
 			return err
 		}
-		// Rows are sent in ID order: the first one without an outcome may
-		// have been inside the transaction, the later ones were never
-		// started. Without the journal, any of them may have been sent.
+		// Rows are sent in ID order: the first one without an outcome
+		// after the journal's last may have been inside the transaction,
+		// the later ones were never started. A row without an outcome
+		// before the journal's last was started too: the journal lost
+		// entries (a Redis that failed over or came back from an older
+		// snapshot), so it may have been sent. Without the journal, any
+		// row may have been sent.
 		var maybeSent, unsent []int64
 		reason := "the worker was lost inside the SMTP transaction"
 		if !found {
 			reason = "the worker was lost and its send journal with it: the message may have been sent"
 		}
+		var pastJournal bool // the first row after the journal's last is taken
 		for _, r := range rows {
 			switch {
 			case !expired[r.ID]:
-			case !found || len(maybeSent) == 0:
+			case !found || r.ID < lastJournaled:
+				maybeSent = append(maybeSent, r.ID)
+			case !pastJournal:
+				pastJournal = true
 				maybeSent = append(maybeSent, r.ID)
 			default:
 				unsent = append(unsent, r.ID)
 			}
 		}
 		if len(maybeSent) > 0 {
+			// A campaign that resends uncertain deliveries queues them
+			// again, unless it ended meanwhile.
 			q, args, err := sqlx.In(`UPDATE deliveries SET
-				status = CASE WHEN (SELECT resend_uncertain FROM campaigns WHERE campaigns.id = deliveries.campaign_id)
+				status = CASE WHEN (SELECT resend_uncertain AND campaigns.status NOT IN ('cancelled', 'failed')
+					FROM campaigns WHERE campaigns.id = deliveries.campaign_id)
 					THEN 'queued' ELSE 'uncertain' END,
 				reason = ?, lease_until = NULL, updated_at = ?
 				WHERE id IN (?) AND status = 'sending'`, reason, now, maybeSent)
