@@ -183,6 +183,9 @@ func (h *Sender) Start(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if _, err := h.cfg.DB.MaterializeAudience(ctx, c); err != nil {
+		if campaign.ErrorCode(err) == campaign.ECONFLICT {
+			return nil // cancelled or failed before its audience was drawn
+		}
 		return err
 	}
 	return h.enqueuePending(ctx, c.ID, "")
@@ -330,7 +333,9 @@ func (h *Sender) stopResult(err error) error {
 		return nil
 	case errors.Is(err, errStop), errors.Is(err, context.Canceled):
 		return &retryAfter{d: time.Second, why: "worker shutting down"}
-	case errors.Is(err, errJournalClosed):
+	case errors.Is(err, errJournalClosed), errors.Is(err, store.ErrLeaseLost):
+		// The claim was swept or its lease ran out while the worker was
+		// slow; the rows are back in the queue (or with the sweep).
 		return &retryAfter{d: time.Second, why: err.Error()}
 	case errors.Is(err, errDial):
 		return &retryAfter{d: 5 * time.Second, why: err.Error()}
@@ -384,10 +389,13 @@ func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.C
 	// Outcome writes must land even when the task's context is cancelled
 	// at shutdown: an unrecorded outcome would turn into an uncertain row.
 	wctx := context.WithoutCancel(ctx)
-	outs := &claimOutcomes{db: h.cfg.DB, journal: h.journal, token: token}
+	outs := &claimOutcomes{db: h.cfg.DB, journal: h.journal, token: token, unsettled: len(claimed)}
 	defer func() {
-		if ferr := outs.finish(wctx); err == nil {
-			err = ferr
+		if ferr := outs.finish(wctx); ferr != nil {
+			// A pause or shutdown still ends the batch as it would; the
+			// lease sweep settles the claim later.
+			h.log.WarnContext(ctx, "claim left for the lease sweep", "campaign_id", c.ID, "err", ferr)
+			err = errors.Join(err, ferr)
 		}
 	}()
 	leaseEnd := h.now().Add(h.cfg.Lease)
@@ -403,22 +411,20 @@ func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.C
 	buf := make([]byte, 0, 32<<10)
 	for _, d := range claimed {
 		if err := h.checkGo(ctx, c.ID); err != nil {
-			return sent, h.release(wctx, outs, err)
+			return sent, err
 		}
 		if err := extend(); err != nil {
 			return sent, err
 		}
 		if err := h.waitDomain(ctx, c.ID, d, extend); err != nil {
-			return sent, h.release(wctx, outs, err)
+			return sent, err
 		}
 		o, msgBuf, dialFailed := h.deliver(ctx, conn, c, prep, token, d, buf)
 		buf = msgBuf
 		o.At = h.now()
 		if err := outs.record(wctx, o); err != nil {
 			if errors.Is(err, errJournalClosed) {
-				// The outcomes so far are in the ledger: the rest was
-				// never started and goes back to the queue.
-				return sent, h.release(wctx, outs, err)
+				return sent, err
 			}
 			// Stop: starting another transaction before this outcome is
 			// durable would break the one-uncertain-per-claim rule.
@@ -429,7 +435,7 @@ func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.C
 			sent = append(sent, d.ID)
 		}
 		if dialFailed {
-			return sent, h.release(wctx, outs, errDial)
+			return sent, errDial
 		}
 	}
 	return sent, nil
@@ -442,16 +448,21 @@ type claimOutcomes struct {
 	db      *store.DB
 	journal *sendJournal
 	token   string
-	pending []store.Outcome // journaled, not yet in the ledger
+	// pending are outcomes not yet in the ledger: journaled, or whose
+	// write failed.
+	pending []store.Outcome
+	// unsettled counts the claimed rows with no outcome yet.
+	unsettled int
 }
 
 // record makes o durable: once it returns nil, the next transaction may
 // start.
 func (c *claimOutcomes) record(ctx context.Context, o store.Outcome) error {
-	if c.journal == nil {
-		return c.db.RecordOutcome(ctx, o)
-	}
+	c.unsettled--
 	c.pending = append(c.pending, o)
+	if c.journal == nil {
+		return c.flush(ctx)
+	}
 	err := c.journal.append(ctx, c.token, o)
 	if err == nil {
 		return nil
@@ -467,7 +478,7 @@ func (c *claimOutcomes) record(ctx context.Context, o store.Outcome) error {
 	return nil
 }
 
-// flush writes the journaled outcomes to the ledger.
+// flush writes the pending outcomes to the ledger.
 func (c *claimOutcomes) flush(ctx context.Context) error {
 	if len(c.pending) == 0 {
 		return nil
@@ -480,14 +491,24 @@ func (c *claimOutcomes) flush(ctx context.Context) error {
 	return err
 }
 
-// finish writes what is pending and deletes the journal.
+// finish ends the claim, however sending stopped: it writes the pending
+// outcomes, hands the rows never started back to the queue, and then
+// deletes the journal. When any step fails the journal is kept and the
+// rows stay claimed, for the lease sweep to settle from the journal:
+// without it every row still sending would become uncertain.
 func (c *claimOutcomes) finish(ctx context.Context) error {
+	if err := c.flush(ctx); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		return err
+	}
+	// Every started transaction's outcome is in the ledger now, which is
+	// what ReleaseClaim requires.
+	if c.unsettled > 0 {
+		if err := c.db.ReleaseClaim(ctx, c.token); err != nil {
+			return err
+		}
+	}
 	if c.journal == nil {
 		return nil
-	}
-	if err := c.flush(ctx); err != nil {
-		// Keep the journal: the sweep settles the claim from it.
-		return err
 	}
 	return c.journal.drop(ctx, c.token)
 }
@@ -525,18 +546,6 @@ func (h *Sender) waitDomain(ctx context.Context, id int64, d store.Claimed, exte
 // domainOf is the lower-cased domain of an address.
 func domainOf(email string) string {
 	return strings.ToLower(email[strings.LastIndexByte(email, '@')+1:])
-}
-
-// release hands the claim's unsent rows back, after writing the outcomes
-// of the sent ones: rows still sending in the ledger are what it requeues.
-func (h *Sender) release(ctx context.Context, outs *claimOutcomes, why error) error {
-	if err := outs.flush(ctx); err != nil {
-		return err
-	}
-	if err := h.cfg.DB.ReleaseClaim(ctx, outs.token); err != nil {
-		return err
-	}
-	return why
 }
 
 // deliver decides one delivery's outcome: skipped for a contact who is no
@@ -582,7 +591,7 @@ func (h *Sender) deliver(ctx context.Context, conn *mailer.Conn, c *campaign.Cam
 	if !errors.As(err, &se) {
 		se = &mailer.SendError{Stage: "send", Err: err}
 	}
-	o.SMTPCode, o.Reason = se.Code, truncate(se.Error(), 500)
+	o.SMTPCode, o.Reason = se.Code, se.Error() // the ledger bounds its length
 	switch {
 	case se.Class() == mailer.Permanent && se.Stage == "rcpt":
 		o.Status = campaign.DeliveryBounced
@@ -602,13 +611,6 @@ func (h *Sender) backoff(attempts int) time.Duration {
 	d := float64(h.cfg.RetryBase) * math.Pow(2, float64(max(attempts-1, 0)))
 	d = math.Min(d, float64(time.Hour))
 	return time.Duration(d * (0.8 + 0.4*mrand.Float64()))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 func newToken() string {

@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,8 @@ type rigOptions struct {
 	// ledger writes each outcome straight to the ledger (funnel dev's
 	// mode) instead of through the Redis send journal (funnel work's).
 	ledger bool
+	lease  time.Duration // default 3 s
+	tick   time.Duration // the lease sweep's period; default 200 ms
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -105,7 +108,7 @@ func (r *rig) start(o rigOptions) {
 	sender := worker.NewSender(worker.SenderConfig{
 		DB: r.db, Redis: r.rdb, Client: r.client, Pool: pool, Composer: composer,
 		Templates: templates.Options{PublicURL: "https://t.example.com", Codec: codec}, Logger: log,
-		Chunk: 20, Lease: 3 * time.Second, RetryBase: 50 * time.Millisecond, StatusEvery: 100 * time.Millisecond,
+		Chunk: 20, Lease: cmp.Or(o.lease, 3*time.Second), RetryBase: 50 * time.Millisecond, StatusEvery: 100 * time.Millisecond,
 		Stopping: r.srv.Stopping(), Journal: !o.ledger,
 	})
 	sender.Register(r.srv)
@@ -117,7 +120,7 @@ func (r *rig) start(o rigOptions) {
 	if o.interval == 0 {
 		o.interval = time.Minute
 	}
-	rec := &worker.Reconciler{DB: r.db, Client: r.client, Sender: sender, Logger: log, Tick: 200 * time.Millisecond, Interval: o.interval}
+	rec := &worker.Reconciler{DB: r.db, Client: r.client, Sender: sender, Logger: log, Tick: cmp.Or(o.tick, 200*time.Millisecond), Interval: o.interval}
 	go func() { defer close(r.done); rec.Run(ctx) }()
 	t.Cleanup(r.stop)
 }
@@ -344,6 +347,35 @@ func TestHardBounceSuppressesTheContact(t *testing.T) {
 		if counts[ct.Email] != want {
 			t.Errorf("%s got %d messages over two campaigns, want %d", ct.Email, counts[ct.Email], want)
 		}
+	}
+}
+
+// A worker that stalls inside one SMTP transaction past its lease, with
+// no sweep in between, loses the claim when it next extends the lease. It
+// must hand the rows it never started back to the queue, not leave them
+// claimed for the sweep to find: with the journal already gone, the sweep
+// would make every one of them uncertain.
+func TestLeaseLostToAStallHandsTheUnstartedRowsBack(t *testing.T) {
+	for _, ledger := range []bool{false, true} {
+		t.Run(map[bool]string{false: "journal", true: "ledger"}[ledger], func(t *testing.T) {
+			const lease = time.Second
+			var stall sync.Once
+			fault := func(from string, to []string, data []byte) error {
+				if to[0] == "stall-0@example.com" {
+					stall.Do(func() { time.Sleep(lease + 500*time.Millisecond) })
+				}
+				return nil
+			}
+			// A sweep once a minute never runs while the test does.
+			r := newRig(t, rigOptions{redisDB: 7, fault: fault, ledger: ledger, lease: lease, tick: time.Minute})
+			c, contacts := r.fixture(40, "stall")
+			r.send(c, time.Now())
+			_, p := r.wait(c.ID, 30*time.Second, "sent", sentStatus)
+			if p.Counts[campaign.DeliverySent] != 40 || p.Counts[campaign.DeliveryUncertain] != 0 {
+				t.Errorf("progress %+v, want all 40 sent and none uncertain", p.Counts)
+			}
+			r.exactlyOnce(contacts, nil)
+		})
 	}
 }
 
