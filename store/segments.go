@@ -133,7 +133,8 @@ func (db *DB) UpdateSegmentIf(ctx context.Context, id int64, patch campaign.Segm
 }
 
 // DeleteSegment removes the segment with the given ID. It returns
-// ENOTFOUND, or ECONFLICT while another segment's rule refers to it.
+// ENOTFOUND, or ECONFLICT while another segment's rule refers to it or a
+// campaign that has not drawn its audience yet sends to it.
 func (db *DB) DeleteSegment(ctx context.Context, id int64) error {
 	return db.withTx(ctx, func(tx *sqlxTx) error {
 		var rows []segmentRow
@@ -147,6 +148,23 @@ func (db *DB) DeleteSegment(ctx context.Context, id int64) error {
 			}
 			if s.ID != id && slices.Contains(s.Rule.Segments(), id) {
 				return campaign.Errorf(campaign.ECONFLICT, "segment %d is used by segment %d (%s)", id, s.ID, s.Name)
+			}
+		}
+		// A campaign that has not drawn its audience yet would find the
+		// segment gone when it starts (or, on SQLite, which reuses IDs, a
+		// later segment under its number).
+		var pending []campaignRow
+		if err := tx.SelectContext(ctx, &pending, `SELECT `+campaignColumns+` FROM campaigns
+			WHERE audience_size IS NULL AND status NOT IN ('cancelled', 'failed') ORDER BY id`); err != nil {
+			return fmt.Errorf("load campaigns: %w", err)
+		}
+		for i := range pending {
+			c, err := pending[i].campaign()
+			if err != nil {
+				return err
+			}
+			if slices.Contains(c.SegmentIDs, id) || slices.Contains(c.ExcludeSegmentIDs, id) {
+				return campaign.Errorf(campaign.ECONFLICT, "segment %d is used by campaign %d (%s), which has not been sent yet", id, c.ID, c.Name)
 			}
 		}
 		res, err := tx.ExecContext(ctx, db.rebind(`DELETE FROM segments WHERE id = ?`), id)

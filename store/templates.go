@@ -90,16 +90,35 @@ func (db *DB) UpdateTemplateIf(ctx context.Context, t *campaign.Template, versio
 	return nil
 }
 
-// DeleteTemplate removes a template, or returns ENOTFOUND.
+// DeleteTemplate removes a template that no campaign uses: ECONFLICT
+// names a campaign that does, ENOTFOUND a template that is not there.
 func (db *DB) DeleteTemplate(ctx context.Context, id int64) error {
-	res, err := db.ExecContext(ctx, db.rebind(`DELETE FROM templates WHERE id = ?`), id)
-	if err != nil {
-		return fmt.Errorf("delete template %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return campaign.Errorf(campaign.ENOTFOUND, "template %d not found", id)
-	}
-	return nil
+	return db.withTx(ctx, func(tx *sqlxTx) error {
+		// A campaign keeps its template for ever: its report and its
+		// duplicates read it.
+		var user struct {
+			ID   int64  `db:"id"`
+			Name string `db:"name"`
+		}
+		err := tx.GetContext(ctx, &user, db.rebind(`SELECT id, name FROM campaigns WHERE template_id = ? ORDER BY id LIMIT 1`), id)
+		if err == nil {
+			return campaign.Errorf(campaign.ECONFLICT, "template %d is used by campaign %d (%s): it cannot be deleted", id, user.ID, user.Name)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("delete template %d: %w", id, err)
+		}
+		res, err := tx.ExecContext(ctx, db.rebind(`DELETE FROM templates WHERE id = ?`), id)
+		if isForeignKeyViolation(err) {
+			return campaign.Errorf(campaign.ECONFLICT, "template %d is used by a campaign: it cannot be deleted", id)
+		}
+		if err != nil {
+			return fmt.Errorf("delete template %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return campaign.Errorf(campaign.ENOTFOUND, "template %d not found", id)
+		}
+		return nil
+	})
 }
 
 // ListTemplates returns templates in ID order after the cursor.

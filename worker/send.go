@@ -183,8 +183,17 @@ func (h *Sender) Start(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if _, err := h.cfg.DB.MaterializeAudience(ctx, c); err != nil {
-		if campaign.ErrorCode(err) == campaign.ECONFLICT {
+		switch campaign.ErrorCode(err) {
+		case campaign.ECONFLICT:
 			return nil // cancelled or failed before its audience was drawn
+		case campaign.EINVALID, campaign.ENOTFOUND:
+			// Its rule no longer compiles (a segment is gone): no retry
+			// would draw it.
+			h.log.ErrorContext(ctx, "campaign audience cannot be drawn", "campaign_id", c.ID, "err", err)
+			if _, ferr := h.cfg.DB.FailCampaign(ctx, c.ID, err.Error()); ferr != nil && campaign.ErrorCode(ferr) == campaign.EINTERNAL {
+				return ferr
+			}
+			return nil
 		}
 		return err
 	}
