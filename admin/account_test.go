@@ -460,7 +460,7 @@ func TestStaleVersionInTheUpdateIs412(t *testing.T) {
 			rec := httptest.NewRecorder()
 			h(rec, req)
 			if rec.Code != http.StatusPreconditionFailed || errorOf(t, rec.Body.String()).Code != campaign.ESTALE {
-				t.Errorf("%s: %d %s, want 412 ESTALE", kind, rec.Code, rec.Body)
+				t.Errorf("%s: %d %s, want 412 stale", kind, rec.Code, rec.Body)
 			}
 		}
 		if s, _ := db.FindSegment(ctx, seg.ID); s.Name != other {
@@ -527,8 +527,8 @@ func TestListPagesHaveNextPageLinks(t *testing.T) {
 				t.Errorf("%s second page: %d %s, want the last page", path, status, body)
 			}
 		}
-		if status, body, _ := w.send(t, token, "GET", "/api/v1/users?cursor=x", ""); status != 422 {
-			t.Errorf("bad cursor: %d %s, want 422", status, body)
+		if status, body, _ := w.send(t, token, "GET", "/api/v1/users?cursor=x", ""); status != 400 {
+			t.Errorf("bad cursor: %d %s, want 400", status, body)
 		}
 	})
 }

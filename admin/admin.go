@@ -7,13 +7,16 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/funnel-email/funnel/admin/ui"
+	"github.com/funnel-email/funnel/campaign"
 	"github.com/funnel-email/funnel/store"
 )
 
@@ -108,8 +111,44 @@ func New(cfg Config) *API {
 	return a
 }
 
-// ServeHTTP serves the API.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the API. A NUL character in the URL or a form is
+// refused before any handler: PostgreSQL cannot store it in text, and
+// SQLite would store what PostgreSQL refuses.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := a.refuseNUL(w, r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// refuseNUL returns EMALFORMED when the request's path, query or
+// url-encoded form holds a NUL character. JSON bodies are checked where
+// they are decoded.
+func (a *API) refuseNUL(w http.ResponseWriter, r *http.Request) error {
+	if strings.Contains(r.URL.RawQuery, "%00") || strings.ContainsRune(r.URL.Path, 0) {
+		return campaign.Errorf(campaign.EMALFORMED, "the URL contains a NUL character (%%00), which no field may hold")
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" || r.Method != http.MethodPost {
+		return nil
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return campaign.Errorf(campaign.ETOOLARGE, "the form is larger than %d bytes", a.maxBody)
+		}
+		return campaign.Errorf(campaign.EMALFORMED, "the form cannot be read: %v", err)
+	}
+	for name, vs := range r.PostForm {
+		for _, v := range vs {
+			if strings.ContainsRune(v, 0) || strings.ContainsRune(name, 0) {
+				return &campaign.Error{Code: campaign.EMALFORMED, Message: "the form contains a NUL character, which no field may hold",
+					Details: []campaign.FieldError{{Field: strings.ReplaceAll(name, "\x00", ""), Message: "contains a NUL character"}}}
+			}
+		}
+	}
+	return nil
+}
 
 // Close stops background work (running imports) and waits for it.
 func (a *API) Close() {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 // statusOf maps domain error codes to HTTP statuses: the one table where
 // the domain meets HTTP.
 var statusOf = map[string]int{
+	campaign.EMALFORMED: http.StatusBadRequest,
 	campaign.EINVALID:   http.StatusUnprocessableEntity,
 	campaign.ENOTFOUND:  http.StatusNotFound,
 	campaign.ECONFLICT:  http.StatusConflict,
@@ -62,20 +64,50 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decodeJSON reads a JSON object of at most a.maxBody bytes into v,
 // refusing unknown fields and trailing data, with errors that say where
-// the body is wrong.
+// the body is wrong. A body that cannot be read as JSON is malformed
+// (400); one that reads but does not fit v is invalid (422).
 func (a *API) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return campaign.Errorf(campaign.EINVALID, "Content-Type must be application/json, not %q", ct)
+		return campaign.Errorf(campaign.EMALFORMED, "Content-Type must be application/json, not %q", ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
+		return bodyError(err, a.maxBody)
+	}
+	if hasNULEscape(body) {
+		// PostgreSQL cannot store U+0000 in text; no field may hold it.
+		return campaign.Errorf(campaign.EMALFORMED, "request body contains the NUL character (\\u0000), which no field may hold")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return bodyError(err, a.maxBody)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return campaign.Errorf(campaign.EINVALID, "request body must hold one JSON value and nothing after it")
+		return campaign.Errorf(campaign.EMALFORMED, "request body must hold one JSON value and nothing after it")
 	}
 	return nil
+}
+
+// hasNULEscape reports whether JSON text holds the escape \u0000 (an
+// escaped backslash followed by "u0000" is not one). A raw NUL byte is
+// not valid JSON and fails decoding anyway.
+func hasNULEscape(b []byte) bool {
+	for i := bytes.Index(b, []byte("u0000")); i >= 0; {
+		slashes := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			slashes++
+		}
+		if slashes%2 == 1 {
+			return true
+		}
+		next := bytes.Index(b[i+1:], []byte("u0000"))
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
 }
 
 // bodyError turns a json decoding error into a domain error that says what
@@ -93,11 +125,11 @@ func bodyError(err error, limit int64) error {
 	case errors.As(err, &tooLarge):
 		return campaign.Errorf(campaign.ETOOLARGE, "request body is larger than %d bytes", limit)
 	case errors.Is(err, io.EOF):
-		return campaign.Errorf(campaign.EINVALID, "request body is empty; a JSON object is required")
+		return campaign.Errorf(campaign.EMALFORMED, "request body is empty; a JSON object is required")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return campaign.Errorf(campaign.EINVALID, "request body ends in the middle of a JSON value")
+		return campaign.Errorf(campaign.EMALFORMED, "request body ends in the middle of a JSON value")
 	case errors.As(err, &syntax):
-		return campaign.Errorf(campaign.EINVALID, "request body is not valid JSON at byte %d: %v", syntax.Offset, err)
+		return campaign.Errorf(campaign.EMALFORMED, "request body is not valid JSON at byte %d: %v", syntax.Offset, err)
 	case errors.As(err, &typeErr):
 		return campaign.Invalid("request body has a value of the wrong type",
 			campaign.FieldError{Field: typeErr.Field, Message: fmt.Sprintf("must be %s, not %s", typeErr.Type, typeErr.Value)})

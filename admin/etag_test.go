@@ -64,8 +64,8 @@ func TestStaleIfMatchIsRefused(t *testing.T) {
 			t.Fatalf("first PATCH: %d ETag %q: %s", resp.StatusCode, resp.Header.Get("ETag"), body)
 		}
 		resp, body = w.do(t, "PATCH", path, `{"name":"bob"}`, map[string]string{"If-Match": tag})
-		if resp.StatusCode != 412 || !strings.Contains(body, `"code":"ESTALE"`) {
-			t.Fatalf("stale PATCH: %d %s, want 412 ESTALE", resp.StatusCode, body)
+		if resp.StatusCode != 412 || !strings.Contains(body, `"code":"stale"`) {
+			t.Fatalf("stale PATCH: %d %s, want 412 stale", resp.StatusCode, body)
 		}
 		got, err := db.FindSegment(t.Context(), s.ID)
 		if err != nil {

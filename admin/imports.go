@@ -89,7 +89,7 @@ func (a *API) receiveUpload(w http.ResponseWriter, r *http.Request) (path, name 
 		}
 		form = func(k string) string { return fields[k] }
 	default:
-		return "", "", opts, campaign.Errorf(campaign.EINVALID,
+		return "", "", opts, campaign.Errorf(campaign.EMALFORMED,
 			"Content-Type %q is not accepted: send the CSV as text/csv or as the \"file\" part of multipart/form-data", mediaType)
 	}
 	if opts, err = importOptions(form); err != nil {
@@ -114,9 +114,9 @@ func uploadError(err error, limit int64, eofMessage string) error {
 	case errors.As(err, &tooLarge):
 		return campaign.Errorf(campaign.ETOOLARGE, "upload is larger than %d bytes", limit)
 	case errors.Is(err, io.EOF) && eofMessage != "":
-		return campaign.Errorf(campaign.EINVALID, "%s", eofMessage)
+		return campaign.Errorf(campaign.EMALFORMED, "%s", eofMessage)
 	default:
-		return campaign.Errorf(campaign.EINVALID, "upload could not be read: %v", err)
+		return campaign.Errorf(campaign.EMALFORMED, "upload could not be read: %v", err)
 	}
 }
 

@@ -133,13 +133,16 @@ func (g *schemaGen) operation(rt route, doc opDoc) map[string]any {
 	if strings.Contains(rt.Pattern, "{") {
 		errs[404] = true
 	}
+	if len(doc.Query) > 0 {
+		errs[400] = true // a parameter that is not of its type, or holds a NUL
+	}
 	switch {
 	case doc.BodyType != "":
 		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{doc.BodyType: map[string]any{"schema": map[string]any{}}}}
 		errs[400], errs[413], errs[422] = true, true, true
 	case doc.Body != nil:
 		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(doc.Body))}}}
-		errs[413], errs[422] = true, true
+		errs[400], errs[413], errs[422] = true, true, true
 	}
 	for _, s := range doc.Errors {
 		errs[s] = true

@@ -33,7 +33,8 @@ func queryInt(raw, name string, def int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || n < 0 {
-		return 0, campaign.Invalid("invalid query", campaign.FieldError{Field: name, Message: fmt.Sprintf("%q is not a non-negative integer", raw)})
+		return 0, &campaign.Error{Code: campaign.EMALFORMED, Message: "malformed query",
+			Details: []campaign.FieldError{{Field: name, Message: fmt.Sprintf("%q is not a non-negative integer", raw)}}}
 	}
 	return n, nil
 }

@@ -10,15 +10,15 @@ import (
 const (
 	ECONFLICT  = "conflict"     // the resource's state forbids the action
 	EINTERNAL  = "internal"     // a fault of Funnel or its infrastructure
-	EINVALID   = "invalid"      // the input is malformed or breaks a rule
+	EINVALID   = "invalid"      // the input breaks a rule
+	EMALFORMED = "malformed"    // the request cannot be read (not JSON, a NUL character, a number that is not one)
 	ENOTFOUND  = "not_found"    // the resource does not exist
 	EFORBIDDEN = "forbidden"    // the caller may not do this
 	EUNAUTH    = "unauthorized" // the caller did not prove who it is
 	ETOOLARGE  = "too_large"    // the input exceeds a size limit
 	// ESTALE: the resource changed since the version the caller named
-	// (HTTP If-Match), so the change was not made. Its value is the code
-	// the API has answered 412 with since ETags were introduced.
-	ESTALE = "ESTALE"
+	// (HTTP If-Match), so the change was not made.
+	ESTALE = "stale"
 )
 
 // Error is a domain error: a code that says what kind of failure it is, a
