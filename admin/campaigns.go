@@ -211,6 +211,13 @@ func (a *API) transition(t campaign.Transition) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		if t.Name == campaign.Pause.Name || t.Name == campaign.Cancel.Name {
+			// Acknowledge once no worker can start another transaction.
+			select {
+			case <-time.After(campaign.StopWithin):
+			case <-r.Context().Done():
+			}
+		}
 		a.writeCampaign(w, r, http.StatusOK, c)
 	}
 }

@@ -49,6 +49,13 @@ var (
 	Fail     = Transition{"fail", []Status{StatusScheduled, StatusSending}, StatusFailed}
 )
 
+// StopWithin bounds how long after a campaign leaves sending (a pause or
+// a cancel) a worker may still start an SMTP transaction for it: workers
+// read the status again at least this often, right before each
+// transaction, and the API acknowledges a pause or cancel only once it
+// has passed. A transaction already started then still finishes.
+const StopWithin = 250 * time.Millisecond
+
 // Deletable reports whether a campaign in status s may be deleted: not
 // while it may still send, and not once its ledger is history worth
 // keeping for reports.

@@ -26,6 +26,9 @@ type Message struct {
 	From       string    `json:"from"`
 	To         []string  `json:"to"`
 	Subject    string    `json:"subject"`
+	// StartedAt is when its transaction began (MAIL FROM); ReceivedAt
+	// when its data was complete.
+	StartedAt  time.Time `json:"started_at"`
 	ReceivedAt time.Time `json:"received_at"`
 	Raw        []byte    `json:"-"`
 }
@@ -123,7 +126,7 @@ func (s *Server) Messages() []Message {
 	return out
 }
 
-func (s *Server) store(from string, to []string, data []byte) {
+func (s *Server) store(from string, to []string, data []byte, startedAt time.Time) {
 	if s.discard {
 		s.mu.Lock()
 		s.accepted++
@@ -138,7 +141,7 @@ func (s *Server) store(from string, to []string, data []byte) {
 	defer s.mu.Unlock()
 	s.nextID++
 	s.accepted++
-	s.messages = append(s.messages, Message{ID: s.nextID, From: from, To: to, Subject: subject, ReceivedAt: time.Now().UTC(), Raw: data})
+	s.messages = append(s.messages, Message{ID: s.nextID, From: from, To: to, Subject: subject, StartedAt: startedAt, ReceivedAt: time.Now().UTC(), Raw: data})
 	if len(s.messages) > s.keep {
 		s.messages = append(s.messages[:0], s.messages[len(s.messages)-s.keep:]...)
 	}
@@ -177,6 +180,8 @@ type session struct {
 	conn *smtp.Conn
 	from string
 	to   []string
+	// mailAt is when the transaction began.
+	mailAt time.Time
 	// dropNext closes the connection at the next command (ErrAcceptDrop).
 	dropNext bool
 	buf      bytes.Buffer
@@ -189,7 +194,7 @@ func (x *session) Mail(from string, _ *smtp.MailOptions) error {
 		x.conn.Conn().Close()
 		return errDropped
 	}
-	x.from = from
+	x.from, x.mailAt = from, time.Now().UTC()
 	return nil
 }
 
@@ -215,7 +220,7 @@ func (x *session) Data(r io.Reader) error {
 	if x.s.fault != nil {
 		if err := x.s.fault(x.from, x.to, data); err != nil {
 			if errors.Is(err, ErrAcceptDrop) {
-				x.s.store(x.from, x.to, data)
+				x.s.store(x.from, x.to, data, x.mailAt)
 				x.dropNext = true
 				return nil
 			}
@@ -227,7 +232,7 @@ func (x *session) Data(r io.Reader) error {
 			return err
 		}
 	}
-	x.s.store(x.from, x.to, data)
+	x.s.store(x.from, x.to, data, x.mailAt)
 	return nil
 }
 

@@ -51,7 +51,7 @@ type SenderConfig struct {
 	// MaxAge is how long a delivery is retried before it fails (default 24 h).
 	MaxAge time.Duration
 	// StatusEvery is how often a campaign's status is re-read to honour a
-	// pause or cancel (default 250 ms).
+	// pause or cancel (default, and at most, campaign.StopWithin).
 	StatusEvery time.Duration
 	// Stopping, when closed, makes handlers finish the SMTP transaction in
 	// flight, record it, hand the rest back and return (graceful shutdown).
@@ -108,8 +108,8 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 24 * time.Hour
 	}
-	if cfg.StatusEvery <= 0 {
-		cfg.StatusEvery = 250 * time.Millisecond
+	if cfg.StatusEvery <= 0 || cfg.StatusEvery > campaign.StopWithin {
+		cfg.StatusEvery = campaign.StopWithin
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -428,8 +428,11 @@ func (h *Sender) sendClaim(ctx context.Context, conn *mailer.Conn, c *campaign.C
 		if err := h.waitDomain(ctx, c.ID, d, extend); err != nil {
 			return sent, err
 		}
-		o, msgBuf, dialFailed := h.deliver(ctx, conn, c, prep, token, d, buf)
+		o, msgBuf, dialFailed, err := h.deliver(ctx, conn, c, prep, token, d, buf)
 		buf = msgBuf
+		if err != nil {
+			return sent, err // not started: finish hands the row back
+		}
 		o.At = h.now()
 		if err := outs.record(wctx, o); err != nil {
 			if errors.Is(err, errJournalClosed) {
@@ -559,8 +562,11 @@ func domainOf(email string) string {
 
 // deliver decides one delivery's outcome: skipped for a contact who is no
 // longer active, failed when its message cannot be built, else the SMTP
-// result.
-func (h *Sender) deliver(ctx context.Context, conn *mailer.Conn, c *campaign.Campaign, prep *prepared, token string, d store.Claimed, buf []byte) (store.Outcome, []byte, bool) {
+// result. It checks once more that the campaign is sending right before
+// the transaction starts, so that a pause or cancel is honoured within
+// campaign.StopWithin however long building the message took; when it is
+// not, it returns the error and no outcome.
+func (h *Sender) deliver(ctx context.Context, conn *mailer.Conn, c *campaign.Campaign, prep *prepared, token string, d store.Claimed, buf []byte) (store.Outcome, []byte, bool, error) {
 	o := store.Outcome{ID: d.ID, Claim: token, ContactID: d.ContactID}
 	ct := d.Contact
 	if ct == nil || ct.Status != campaign.ContactActive {
@@ -568,25 +574,28 @@ func (h *Sender) deliver(ctx context.Context, conn *mailer.Conn, c *campaign.Cam
 		if ct != nil {
 			o.Reason = "contact is " + string(ct.Status)
 		}
-		return o, buf, false
+		return o, buf, false, nil
 	}
 	msg, err := prep.tpl.Render(templates.Input{Contact: *ct, Campaign: templates.CampaignData{ID: c.ID, Name: c.Name},
 		Sender: prep.sender, Delivery: d.ID})
 	if err != nil {
 		o.Status, o.Reason = campaign.DeliveryFailed, "render: "+err.Error()
-		return o, buf, false
+		return o, buf, false, nil
 	}
 	// A click on a link that was not recorded would find nothing: record
 	// before the message can reach anyone.
 	if err := h.cfg.Links.Record(ctx, c.ID, d.ID, msg.Links); err != nil {
 		o.Status, o.NextAttemptAt, o.Reason = campaign.DeliveryDeferred, h.now().Add(h.backoff(d.Attempts)), "record links: "+err.Error()
-		return o, buf, false
+		return o, buf, false, nil
 	}
 	m, err := h.cfg.Composer.ComposeTo(buf[:0], mailer.Draft{Sender: prep.sender, ToEmail: ct.Email, ToName: ct.FullName(),
 		Subject: msg.Subject, HTML: msg.HTML, Text: msg.Text, UnsubscribeURL: msg.UnsubscribeURL, CampaignID: c.ID, DeliveryID: d.ID})
 	if err != nil {
 		o.Status, o.Reason = campaign.DeliveryFailed, "compose: "+err.Error()
-		return o, buf, false
+		return o, buf, false, nil
+	}
+	if err := h.checkGo(ctx, c.ID); err != nil {
+		return o, m.Raw[:0], false, err
 	}
 	start := time.Now()
 	err = conn.Send(ctx, &m)
@@ -594,7 +603,7 @@ func (h *Sender) deliver(ctx context.Context, conn *mailer.Conn, c *campaign.Cam
 	buf = m.Raw[:0]
 	if err == nil {
 		o.Status, o.SMTPCode, o.MessageID = campaign.DeliverySent, 250, m.MessageID
-		return o, buf, false
+		return o, buf, false, nil
 	}
 	var se *mailer.SendError
 	if !errors.As(err, &se) {
@@ -611,7 +620,7 @@ func (h *Sender) deliver(ctx context.Context, conn *mailer.Conn, c *campaign.Cam
 	default:
 		o.Status, o.NextAttemptAt = campaign.DeliveryDeferred, h.now().Add(h.backoff(d.Attempts))
 	}
-	return o, buf, se.Stage == "dial"
+	return o, buf, se.Stage == "dial", nil
 }
 
 // backoff is the wait before attempt n+1: RetryBase doubled per attempt,
@@ -692,6 +701,9 @@ func (s *statusCache) sending(ctx context.Context, id int64) (bool, error) {
 	if ok && time.Since(e.at) < s.ttl {
 		return e.s == campaign.StatusSending, nil
 	}
+	// The entry's age counts from before the read: a status is then never
+	// used more than ttl after the moment the database returned it.
+	readAt := time.Now()
 	st, err := s.db.CampaignStatus(ctx, id)
 	if campaign.ErrorCode(err) == campaign.ENOTFOUND {
 		return false, nil
@@ -700,7 +712,7 @@ func (s *statusCache) sending(ctx context.Context, id int64) (bool, error) {
 		return false, err
 	}
 	s.mu.Lock()
-	s.m[id] = statusEntry{s: st, at: time.Now()}
+	s.m[id] = statusEntry{s: st, at: readAt}
 	s.mu.Unlock()
 	return st == campaign.StatusSending, nil
 }
