@@ -118,11 +118,15 @@ func (c *devCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	scoreDelay, err := cfg.scoreDelay(c.getenv)
+	if err != nil {
+		return err
+	}
 	reg := ops.NewRegistry()
 	// Webhooks may reach a local receiver. The send journal needs a Redis
 	// that outlives this process: only one given by FUNNEL_REDIS_URL.
 	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, sendingOptions{
-		Concurrency: 10, Lease: 30 * time.Second, PrivateHooks: true, Journal: cfg.RedisURL != ""})
+		Concurrency: 10, Lease: 30 * time.Second, PrivateHooks: true, Journal: cfg.RedisURL != "", ScoreDelay: scoreDelay})
 	if err != nil {
 		return err
 	}
@@ -175,22 +179,58 @@ func devRedis(ctx context.Context, redisURL string) (redis.UniversalClient, func
 	return rdb, func() { rdb.Close(); m.Close() }, nil
 }
 
-// devToken replaces the previous start's bootstrap token with a new admin
-// token and returns its secret.
+// devUserEmail is the admin user that owns funnel dev's API token. The
+// .invalid domain is reserved: no message to it can ever be delivered.
+const devUserEmail = "dev@funnel.invalid"
+
+// devToken replaces the previous start's bootstrap token with a new token
+// of the admin user devUserEmail (created on the first start, with a
+// random password nobody knows: it signs in only through the token) and
+// returns its secret. It is a normal user token: listed, revocable, and
+// showing when it was last used.
 func devToken(ctx context.Context, db *store.DB) (string, error) {
-	tokens, err := db.ListAPITokens(ctx)
+	u, err := devUser(ctx, db)
+	if err != nil {
+		return "", err
+	}
+	tokens, err := db.ListUserTokens(ctx, 0)
 	if err != nil {
 		return "", err
 	}
 	for _, t := range tokens {
-		if t.Name == devTokenName && t.RevokedAt == nil {
-			if err := db.RevokeAPIToken(ctx, t.ID); err != nil {
+		// Earlier versions made the token without a user.
+		if t.Name == devTokenName && (t.UserID == u.ID || t.UserID == 0) {
+			if err := db.RevokeUserToken(ctx, t.ID, 0); err != nil {
 				return "", err
 			}
 		}
 	}
-	_, secret, err := db.CreateAPIToken(ctx, devTokenName, campaign.RoleAdmin)
+	_, secret, err := db.CreateUserToken(ctx, u.ID, devTokenName)
 	return secret, err
+}
+
+// devUser finds or creates the admin user devUserEmail.
+func devUser(ctx context.Context, db *store.DB) (*campaign.User, error) {
+	admins, err := db.ListUsers(ctx, campaign.RoleAdmin)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range admins {
+		if u.Email == devUserEmail && u.DisabledAt == nil {
+			return u, nil
+		}
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	u := &campaign.User{Email: devUserEmail, Name: "funnel dev", Role: campaign.RoleAdmin}
+	err = db.CreateUser(ctx, u, base64.RawURLEncoding.EncodeToString(raw[:]))
+	if campaign.ErrorCode(err) == campaign.ECONFLICT {
+		return nil, fmt.Errorf("the admin user %s, which owns funnel dev's API token, is disabled or not an admin: enable it as an admin to use this database with funnel dev", devUserEmail)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create the funnel dev admin user: %w", err)
+	}
+	return u, nil
 }
 
 // devSecret returns FUNNEL_SECRET when set; otherwise a secret kept in a

@@ -200,6 +200,38 @@ func TestDevRestartKeepsDataAndReplacesToken(t *testing.T) {
 	if code := (client{t: t, base: base2, token: token1}).do("GET", "/api/v1/contacts", "", nil, nil); code != 401 {
 		t.Errorf("the previous start's token still works: %d", code)
 	}
+	// The printed token is a normal token of an admin user, and the only
+	// live one funnel dev made.
+	var me struct {
+		Role string `json:"role"`
+		User *struct {
+			Email string `json:"email"`
+		} `json:"user"`
+	}
+	if code := (client{t: t, base: base2, token: token2}).do("GET", "/api/v1/me", "", nil, &me); code != 200 || me.Role != "admin" || me.User == nil || me.User.Email != "dev@funnel.invalid" {
+		t.Errorf("GET /api/v1/me with the dev token: %d, role %q, user %+v; want the admin dev@funnel.invalid", code, me.Role, me.User)
+	}
+	var list struct {
+		Tokens []struct {
+			Name   string `json:"name"`
+			UserID int64  `json:"user_id"`
+		} `json:"tokens"`
+	}
+	if code := (client{t: t, base: base2, token: token2}).do("GET", "/api/v1/tokens", "", nil, &list); code != 200 {
+		t.Errorf("list tokens: %d", code)
+	}
+	tokens, live := list.Tokens, 0
+	for _, tk := range tokens {
+		if tk.Name == "funnel dev bootstrap" {
+			live++
+			if tk.UserID == 0 {
+				t.Errorf("the dev token belongs to no user: %+v", tk)
+			}
+		}
+	}
+	if live != 1 {
+		t.Errorf("%d live dev tokens, want 1: %+v", live, tokens)
+	}
 	var page struct {
 		Contacts []json.RawMessage `json:"contacts"`
 	}
