@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -299,5 +301,19 @@ func TestPasswordNotInConfigErrors(t *testing.T) {
 	err := run(context.Background(), []string{"migrate"}, envOf(map[string]string{"FUNNEL_DATABASE_URL": "mysql://user:hunter2@db/x"}), io.Discard, io.Discard)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error leaks the password: %v", err)
+	}
+}
+
+// Every subcommand answers -h with its usage and no error.
+func TestEverySubcommandHasHelp(t *testing.T) {
+	for _, cs := range commandSummaries {
+		var stdout, stderr syncBuffer
+		err := run(t.Context(), []string{cs[0], "-h"}, envOf(nil), &stdout, &stderr)
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("funnel %s -h: %v, want the help request", cs[0], err)
+		}
+		if !strings.Contains(stdout.String()+stderr.String(), "Usage: funnel "+cs[0]) {
+			t.Errorf("funnel %s -h printed no usage:\n%s%s", cs[0], stdout.String(), stderr.String())
+		}
 	}
 }

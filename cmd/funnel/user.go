@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +26,9 @@ type userCommand struct {
 func (c *userCommand) Run(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprintln(c.stderr, "Usage: funnel user create --email EMAIL --role admin|marketer|sales [--name NAME] < password")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			return flag.ErrHelp
+		}
 		return errors.New("user: the only subcommand is create")
 	}
 	var cfg Config
