@@ -66,7 +66,7 @@ func TestWebhooksSurviveAnOutageAndArriveSigned(t *testing.T) {
 	if storetest.Dialects(t)[len(storetest.Dialects(t))-1] == store.Postgres {
 		db = storetest.Open(t, store.Postgres)
 	}
-	rdb := redisDB(t, 12)
+	rdb := redisDB(t, 2)
 	rc := &receiver{t: t, got: map[string]campaign.WebhookPayload{}, seen: make(chan string, 100)}
 	srv := httptest.NewServer(rc)
 	t.Cleanup(srv.Close)
@@ -170,7 +170,7 @@ func TestWebhooksSurviveAnOutageAndArriveSigned(t *testing.T) {
 
 func TestWebhookGivesUpAfterTheDeadline(t *testing.T) {
 	db := storetest.Open(t, store.SQLite)
-	rdb := redisDB(t, 12)
+	rdb := redisDB(t, 2)
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
