@@ -1,8 +1,11 @@
 package admin
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/funnel-email/funnel/campaign"
@@ -24,6 +27,9 @@ type campaignInput struct {
 	ReplyTo           string  `json:"reply_to"`
 	Rate              float64 `json:"rate"`
 	ResendUncertain   bool    `json:"resend_uncertain"`
+	// SMTPPool is a pool= name of FUNNEL_SMTP_URL; empty sends through
+	// every server.
+	SMTPPool string `json:"smtp_pool"`
 }
 
 // campaignPatch is the body of PATCH /api/v1/campaigns/{id}; absent
@@ -38,6 +44,7 @@ type campaignPatch struct {
 	ReplyTo           *string  `json:"reply_to"`
 	Rate              *float64 `json:"rate"`
 	ResendUncertain   *bool    `json:"resend_uncertain"`
+	SMTPPool          *string  `json:"smtp_pool"`
 }
 
 func (p campaignPatch) apply(c *campaign.Campaign) {
@@ -50,6 +57,7 @@ func (p campaignPatch) apply(c *campaign.Campaign) {
 	set(&c.FromName, p.FromName)
 	set(&c.FromEmail, p.FromEmail)
 	set(&c.ReplyTo, p.ReplyTo)
+	set(&c.SMTPPool, p.SMTPPool)
 	if p.TemplateID != nil {
 		c.TemplateID = *p.TemplateID
 	}
@@ -80,7 +88,11 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &campaign.Campaign{Name: in.Name, TemplateID: in.TemplateID, SegmentIDs: in.SegmentIDs, ExcludeSegmentIDs: in.ExcludeSegmentIDs,
-		FromName: in.FromName, FromEmail: in.FromEmail, ReplyTo: in.ReplyTo, Rate: in.Rate, ResendUncertain: in.ResendUncertain}
+		FromName: in.FromName, FromEmail: in.FromEmail, ReplyTo: in.ReplyTo, Rate: in.Rate, ResendUncertain: in.ResendUncertain, SMTPPool: in.SMTPPool}
+	if err := a.checkSMTPPool(c.SMTPPool); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	if err := a.db.CreateCampaign(r.Context(), c); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -146,6 +158,10 @@ func (a *API) updateCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.apply(c)
+	if err := a.checkSMTPPool(c.SMTPPool); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	if err := a.db.UpdateCampaignIf(r.Context(), c, matchedVersion(r)); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -263,4 +279,28 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		page["next_cursor"] = strconv.FormatInt(ds[len(ds)-1].ID, 10)
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// checkSMTPPool refuses a pool that none of the configured SMTP servers
+// is in: its campaign could never be sent. Without configured servers
+// (an API process that sends nothing) any valid name is taken.
+func (a *API) checkSMTPPool(pool string) error {
+	if pool == "" || len(a.sending.SMTP) == 0 {
+		return nil
+	}
+	var pools []string
+	for _, s := range a.sending.SMTP {
+		if s.Pool == pool {
+			return nil
+		}
+		if s.Pool != "" && !slices.Contains(pools, s.Pool) {
+			pools = append(pools, s.Pool)
+		}
+	}
+	known := "no server has a pool= parameter in FUNNEL_SMTP_URL"
+	if len(pools) > 0 {
+		known = "the pools are " + strings.Join(pools, ", ")
+	}
+	return campaign.Invalid("invalid campaign", campaign.FieldError{Field: "smtp_pool",
+		Message: fmt.Sprintf("no SMTP server is in pool %q: %s", pool, known)})
 }

@@ -52,6 +52,9 @@ type SMTPServer struct {
 	MaxConns int `json:"max_conns"`
 	// Rate caps messages per second across all workers; 0 is no limit.
 	Rate float64 `json:"rate"`
+	// Pool is the group a campaign can choose to send through (its
+	// smtp_pool); empty when the server is in none.
+	Pool string `json:"pool"`
 	// Catcher marks funnel dev's in-process SMTP catcher, which keeps
 	// every message for the outbox pages instead of delivering it.
 	Catcher bool `json:"catcher"`

@@ -69,7 +69,7 @@ func (c *Campaign) Duplicate() *Campaign {
 	d := &Campaign{
 		Name: "Copy of " + c.Name, TemplateID: c.TemplateID, SegmentIDs: slices.Clone(c.SegmentIDs),
 		ExcludeSegmentIDs: slices.Clone(c.ExcludeSegmentIDs), FromName: c.FromName, FromEmail: c.FromEmail,
-		ReplyTo: c.ReplyTo, Rate: c.Rate, ResendUncertain: c.ResendUncertain, Status: StatusDraft,
+		ReplyTo: c.ReplyTo, Rate: c.Rate, ResendUncertain: c.ResendUncertain, SMTPPool: c.SMTPPool, Status: StatusDraft,
 	}
 	if utf8.RuneCountInString(d.Name) > MaxNameLength {
 		d.Name = string([]rune(d.Name)[:MaxNameLength])
@@ -127,8 +127,12 @@ type Campaign struct {
 	Rate float64 `json:"rate"`
 	// ResendUncertain makes deliveries whose outcome is unknown (a worker
 	// died inside the SMTP transaction) be sent again instead of reported.
-	ResendUncertain bool   `json:"resend_uncertain"`
-	Status          Status `json:"status"`
+	ResendUncertain bool `json:"resend_uncertain"`
+	// SMTPPool names the pool of SMTP servers (the pool= parameter of
+	// FUNNEL_SMTP_URL) the campaign is sent through; empty means every
+	// server.
+	SMTPPool string `json:"smtp_pool"`
+	Status   Status `json:"status"`
 	// ScheduleVersion grows on every schedule, so a start task enqueued for
 	// an older schedule recognises itself as stale.
 	ScheduleVersion int64 `json:"schedule_version"`
@@ -182,6 +186,9 @@ func (c *Campaign) Validate() error {
 	}
 	if c.Rate < 0 || c.Rate > 100000 {
 		add("rate", "must be between 0 (no limit) and 100000 messages per second")
+	}
+	if c.SMTPPool != "" && !ValidSMTPPool(c.SMTPPool) {
+		add("smtp_pool", "must be 1 to 64 letters, digits, '-' or '_'")
 	}
 	if len(details) > 0 {
 		return Invalid("invalid campaign", details...)
@@ -274,4 +281,18 @@ type Progress struct {
 // Remaining is how many deliveries may still be sent.
 func (p *Progress) Remaining() int64 {
 	return p.Counts[DeliveryQueued] + p.Counts[DeliveryDeferred] + p.Counts[DeliverySending]
+}
+
+// ValidSMTPPool reports whether name can name a pool of SMTP servers: 1
+// to 64 ASCII letters, digits, '-' or '_'.
+func ValidSMTPPool(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

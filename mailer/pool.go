@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,9 @@ type ServerConfig struct {
 	// Name identifies the server in rate-limit keys, metrics and logs;
 	// empty means host:port.
 	Name string
+	// Pool names the group of servers the server belongs to, which a
+	// campaign may choose (AcquireIn); empty means none.
+	Pool string
 	Config
 	// Weight shares the load between servers (default 1).
 	Weight int
@@ -97,19 +101,40 @@ func NewPool(servers ...ServerConfig) (*Pool, error) {
 // weight among those with a free slot, waiting until one is free or ctx
 // ends. The connection itself is dialed on the first Send.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
+	return p.AcquireIn(ctx, "")
+}
+
+// ErrNoSuchPool means no server of the Pool belongs to the named pool.
+var ErrNoSuchPool = errors.New("mailer: no SMTP server belongs to the pool")
+
+// AcquireIn is Acquire among the servers of the named pool (their pool=
+// URL parameter); "" means every server. ErrNoSuchPool when none is in it.
+func (p *Pool) AcquireIn(ctx context.Context, pool string) (*Conn, error) {
+	servers, total := p.servers, p.total
+	if pool != "" {
+		servers, total = nil, 0
+		for _, s := range p.servers {
+			if s.cfg.Pool == pool {
+				servers, total = append(servers, s), total+s.cfg.Weight
+			}
+		}
+		if len(servers) == 0 {
+			return nil, fmt.Errorf("%w %q", ErrNoSuchPool, pool)
+		}
+	}
 	for {
 		// Weighted order: start at a random point of the weight line.
-		r := rand.IntN(p.total)
+		r := rand.IntN(total)
 		start := 0
-		for i, s := range p.servers {
+		for i, s := range servers {
 			if r < s.cfg.Weight {
 				start = i
 				break
 			}
 			r -= s.cfg.Weight
 		}
-		for k := range p.servers {
-			s := p.servers[(start+k)%len(p.servers)]
+		for k := range servers {
+			s := servers[(start+k)%len(servers)]
 			select {
 			case s.slots <- struct{}{}:
 				c := &Conn{s: s, pool: p}
@@ -129,6 +154,18 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Pools lists the pool names its servers belong to, in order, without
+// repeats ("" is not one).
+func (p *Pool) Pools() []string {
+	var out []string
+	for _, s := range p.servers {
+		if s.cfg.Pool != "" && !slices.Contains(out, s.cfg.Pool) {
+			out = append(out, s.cfg.Pool)
+		}
+	}
+	return out
 }
 
 // Close closes the idle connections. Conns still held are closed by their

@@ -42,9 +42,9 @@ func TestParseSMTPServersErrorsNameThePositionButNotThePassword(t *testing.T) {
 		"smtp://a:25,,smtp://b:25":                           "URL 2 of 3: SMTP URL is empty",
 		"smtp://a:25,":                                       "URL 2 of 2: SMTP URL is empty",
 		// A raw comma in a password splits the URL: no part of it is echoed.
-		"smtp://u:hun,ter2@a:25":                "URL 1 of 2: SMTP URL is not a URL of the form smtp://user:password@host:port",
-		"smtp://u:hunter2@a:25,x:ter2@b":        "URL 2 of 2: SMTP URL does not start with smtp:// or smtps:// (write a comma in a password as %2C)",
-		"smtp://u:hunter2@a:25?weight=2&pool=1": `SMTP URL smtp://u:xxxxx@a:25?weight=2&pool=1: unknown parameter "pool" (known: tls, weight, max_conns, rate)`,
+		"smtp://u:hun,ter2@a:25":                    "URL 1 of 2: SMTP URL is not a URL of the form smtp://user:password@host:port",
+		"smtp://u:hunter2@a:25,x:ter2@b":            "URL 2 of 2: SMTP URL does not start with smtp:// or smtps:// (write a comma in a password as %2C)",
+		"smtp://u:hunter2@a:25?weight=2&priority=1": `SMTP URL smtp://u:xxxxx@a:25?weight=2&priority=1: unknown parameter "priority" (known: tls, weight, max_conns, rate, pool)`,
 	}
 	for in, want := range tests {
 		_, err := ParseSMTPServers(in)

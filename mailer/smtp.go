@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/wneessen/go-mail"
+
+	"github.com/funnel-email/funnel/campaign"
 )
 
 // TLSMode says how an SMTP connection is encrypted.
@@ -63,8 +65,9 @@ func ParseSMTPURL(s string) (Config, error) {
 // ParseSMTPServers parses a comma-separated list of SMTP URLs (see
 // ParseSMTPURL), each with optional pool parameters: weight=N (share of
 // the messages, default 1), max_conns=N (connections open at most;
-// 0 leaves the Pool's default) and rate=N (messages per second across all
-// workers; 0 is no limit). A comma inside a password is written %2C.
+// 0 leaves the Pool's default), rate=N (messages per second across all
+// workers; 0 is no limit) and pool=NAME (a group of servers a campaign
+// can be sent through). A comma inside a password is written %2C.
 // With several URLs, an error names the URL's position (1-based); errors
 // never repeat a password. Servers with the same host and port get
 // distinct Names.
@@ -153,8 +156,13 @@ func (sc *ServerConfig) parseQuery(u *url.URL) error {
 			if err != nil || sc.Rate < 0 || math.IsInf(sc.Rate, 0) || math.IsNaN(sc.Rate) {
 				err = errors.New("want messages per second, a number of at least 0")
 			}
+		case "pool":
+			sc.Pool = v
+			if !campaign.ValidSMTPPool(v) {
+				err = errors.New("want a pool name of 1 to 64 letters, digits, '-' or '_'")
+			}
 		default:
-			return fmt.Errorf("SMTP URL %s: unknown parameter %q (known: tls, weight, max_conns, rate)", u.Redacted(), k)
+			return fmt.Errorf("SMTP URL %s: unknown parameter %q (known: tls, weight, max_conns, rate, pool)", u.Redacted(), k)
 		}
 		if err != nil {
 			return fmt.Errorf("SMTP URL %s: %s=%q: %w", u.Redacted(), k, v, err)

@@ -43,7 +43,7 @@ func TestParseSMTPURLErrorsNameTheProblemButNotThePassword(t *testing.T) {
 		"smtp://u:hunter2@:25":              "SMTP URL smtp://u:xxxxx@:25 has no host",
 		"smtp://u:hunter2@x.com:99999":      `SMTP URL smtp://u:xxxxx@x.com:99999: port "99999" is not a number from 1 to 65535`,
 		"smtp://u:hunter2@x.com?tls=always": `SMTP URL smtp://u:xxxxx@x.com?tls=always: tls="always": want none, opportunistic or mandatory`,
-		"smtp://u:hunter2@x.com?pool=3":     `SMTP URL smtp://u:xxxxx@x.com?pool=3: unknown parameter "pool" (known: tls, weight, max_conns, rate)`,
+		"smtp://u:hunter2@x.com?priority=3": `SMTP URL smtp://u:xxxxx@x.com?priority=3: unknown parameter "priority" (known: tls, weight, max_conns, rate, pool)`,
 		"smtps://u:hunter2@x.com?tls=none":  "SMTP URL smtps://u:xxxxx@x.com?tls=none: smtps is always TLS; use smtp:// with tls=none",
 		"smtp://u:hunter2@x.com/path":       `SMTP URL smtp://u:xxxxx@x.com/path: unexpected path "/path"`,
 		"smtp://u:hunter2@x.com:12%zz":      "SMTP URL is not a URL of the form smtp://user:password@host:port",

@@ -15,7 +15,7 @@ import (
 )
 
 const campaignColumns = `id, name, template_id, segment_ids, exclude_segment_ids, from_name, from_email, reply_to,
-	send_at, rate, resend_uncertain, status, schedule_version, audience_size, failure, created_at, updated_at,
+	send_at, rate, resend_uncertain, smtp_pool, status, schedule_version, audience_size, failure, created_at, updated_at,
 	started_at, finished_at`
 
 // campaignRow is a campaigns row as both dialects return it.
@@ -31,6 +31,7 @@ type campaignRow struct {
 	SendAt            *time.Time `db:"send_at"`
 	Rate              float64    `db:"rate"`
 	ResendUncertain   bool       `db:"resend_uncertain"`
+	SMTPPool          string     `db:"smtp_pool"`
 	Status            string     `db:"status"`
 	ScheduleVersion   int64      `db:"schedule_version"`
 	AudienceSize      *int64     `db:"audience_size"`
@@ -44,7 +45,7 @@ type campaignRow struct {
 func (r *campaignRow) campaign() (*campaign.Campaign, error) {
 	c := &campaign.Campaign{
 		ID: r.ID, Name: r.Name, TemplateID: r.TemplateID, FromName: r.FromName, FromEmail: r.FromEmail,
-		ReplyTo: r.ReplyTo, SendAt: utcPtr(r.SendAt), Rate: r.Rate, ResendUncertain: r.ResendUncertain,
+		ReplyTo: r.ReplyTo, SendAt: utcPtr(r.SendAt), Rate: r.Rate, ResendUncertain: r.ResendUncertain, SMTPPool: r.SMTPPool,
 		Status: campaign.Status(r.Status), ScheduleVersion: r.ScheduleVersion, AudienceSize: r.AudienceSize,
 		Failure: r.Failure, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		StartedAt: utcPtr(r.StartedAt), FinishedAt: utcPtr(r.FinishedAt),
@@ -100,10 +101,10 @@ func (db *DB) CreateCampaign(ctx context.Context, c *campaign.Campaign) error {
 	// The answer must be what a later read returns: empty lists, not nil.
 	c.SegmentIDs, c.ExcludeSegmentIDs = ids(c.SegmentIDs), ids(c.ExcludeSegmentIDs)
 	err := db.QueryRowxContext(ctx, db.rebind(`INSERT INTO campaigns (name, template_id, segment_ids, exclude_segment_ids,
-		from_name, from_email, reply_to, rate, resend_uncertain, status, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id`),
+		from_name, from_email, reply_to, rate, resend_uncertain, smtp_pool, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id`),
 		c.Name, c.TemplateID, jsonText(c.SegmentIDs), jsonText(c.ExcludeSegmentIDs), c.FromName, c.FromEmail,
-		c.ReplyTo, c.Rate, c.ResendUncertain, now, now).Scan(&c.ID)
+		c.ReplyTo, c.Rate, c.ResendUncertain, c.SMTPPool, now, now).Scan(&c.ID)
 	if err != nil {
 		return fmt.Errorf("insert campaign: %w", err)
 	}
@@ -189,10 +190,10 @@ func (db *DB) UpdateCampaignIf(ctx context.Context, c *campaign.Campaign, versio
 			return err
 		}
 		err = tx.GetContext(ctx, &r, db.rebind(`UPDATE campaigns SET name = ?, template_id = ?, segment_ids = ?,
-			exclude_segment_ids = ?, from_name = ?, from_email = ?, reply_to = ?, rate = ?, resend_uncertain = ?, updated_at = ?
+			exclude_segment_ids = ?, from_name = ?, from_email = ?, reply_to = ?, rate = ?, resend_uncertain = ?, smtp_pool = ?, updated_at = ?
 			WHERE id = ? AND updated_at = ? AND status IN ('draft', 'scheduled') RETURNING `+campaignColumns),
 			c.Name, c.TemplateID, jsonText(ids(c.SegmentIDs)), jsonText(ids(c.ExcludeSegmentIDs)), c.FromName, c.FromEmail,
-			c.ReplyTo, c.Rate, c.ResendUncertain, next, c.ID, cur)
+			c.ReplyTo, c.Rate, c.ResendUncertain, c.SMTPPool, next, c.ID, cur)
 		if errors.Is(err, sql.ErrNoRows) {
 			// The row is locked at version cur: only its status can refuse.
 			var status string

@@ -267,7 +267,14 @@ func (h *Sender) SendBatch(ctx context.Context, t *asynq.Task) error {
 	}
 	lo, hi := p.bounds()
 	from := lo
-	conn, err := h.cfg.Pool.Acquire(ctx)
+	conn, err := h.cfg.Pool.AcquireIn(ctx, c.SMTPPool)
+	if errors.Is(err, mailer.ErrNoSuchPool) {
+		// The campaign names a pool this worker's FUNNEL_SMTP_URL lacks:
+		// waiting would leave it sending for ever without a word.
+		log.ErrorContext(ctx, "campaign cannot be sent", "err", err)
+		_, ferr := h.cfg.DB.FailCampaign(ctx, c.ID, fmt.Sprintf("no SMTP server of the worker is in pool %q (the pool= parameter of FUNNEL_SMTP_URL)", c.SMTPPool))
+		return ferr
+	}
 	if err != nil {
 		return err
 	}

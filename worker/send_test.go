@@ -49,10 +49,13 @@ func redisDB(t *testing.T, n int) redis.UniversalClient {
 // with fault injection, and an asynq server running the Sender and the
 // Reconciler.
 type rig struct {
-	t      *testing.T
-	db     *store.DB
-	rdb    redis.UniversalClient
-	smtp   *outbox.Server
+	t    *testing.T
+	db   *store.DB
+	rdb  redis.UniversalClient
+	smtp *outbox.Server
+	// other is a second SMTP server, in pool "other" (smtp is in pool
+	// "main"), when rigOptions.pools is set.
+	other  *outbox.Server
 	client *worker.Client
 	srv    *worker.Server
 	cancel context.CancelFunc
@@ -69,6 +72,7 @@ type rigOptions struct {
 	ledger bool
 	lease  time.Duration // default 3 s
 	tick   time.Duration // the lease sweep's period; default 200 ms
+	pools  bool          // a second SMTP server, each in a pool of its own
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -81,15 +85,32 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	}
 	t.Cleanup(func() { box.Close() })
 	r := &rig{t: t, db: db, rdb: rdb, smtp: box}
+	if o.pools {
+		other, err := outbox.Listen("127.0.0.1:0", outbox.Options{Keep: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { other.Close() })
+		r.other = other
+	}
 	r.start(o)
 	return r
 }
 
+// serverOf is the pool's configuration of the SMTP server at addr.
+func serverOf(addr, pool string) mailer.ServerConfig {
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	return mailer.ServerConfig{Pool: pool, Config: mailer.Config{Host: host, Port: p, TLS: mailer.TLSNone, Timeout: 5 * time.Second}}
+}
+
 func (r *rig) start(o rigOptions) {
 	t := r.t
-	host, port, _ := net.SplitHostPort(r.smtp.Addr())
-	p, _ := strconv.Atoi(port)
-	pool, err := mailer.NewPool(mailer.ServerConfig{Config: mailer.Config{Host: host, Port: p, TLS: mailer.TLSNone, Timeout: 5 * time.Second}})
+	servers := []mailer.ServerConfig{serverOf(r.smtp.Addr(), "")}
+	if r.other != nil {
+		servers = []mailer.ServerConfig{serverOf(r.smtp.Addr(), "main"), serverOf(r.other.Addr(), "other")}
+	}
+	pool, err := mailer.NewPool(servers...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,6 +397,46 @@ func TestLeaseLostToAStallHandsTheUnstartedRowsBack(t *testing.T) {
 			}
 			r.exactlyOnce(contacts, nil)
 		})
+	}
+}
+
+// A campaign goes out through the SMTP servers of the pool it names, and
+// only through them; one that names a pool no server is in fails with the
+// reason instead of waiting for ever.
+func TestCampaignSendsThroughItsSMTPPool(t *testing.T) {
+	r := newRig(t, rigOptions{redisDB: 1, pools: true})
+	ctx := context.Background()
+	c, contacts := r.fixture(60, "pooled")
+	c.SMTPPool = "other"
+	if err := r.db.UpdateCampaign(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	r.send(c, time.Now())
+	r.wait(c.ID, 30*time.Second, "sent", sentStatus)
+	if n := r.other.Accepted(); n != 60 {
+		t.Errorf("pool other's server accepted %d messages, want 60", n)
+	}
+	if n := r.smtp.Accepted(); n != 0 {
+		t.Errorf("pool main's server accepted %d messages, want none", n)
+	}
+	counts := r.other.Count()
+	for _, ct := range contacts {
+		if counts[ct.Email] != 1 {
+			t.Errorf("%s received %d messages, want 1", ct.Email, counts[ct.Email])
+		}
+	}
+
+	lost, _ := r.fixture(5, "nopool")
+	lost.SMTPPool = "marketing"
+	if err := r.db.UpdateCampaign(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	r.send(lost, time.Now())
+	got, _ := r.wait(lost.ID, 30*time.Second, "failed", func(c *campaign.Campaign, _ *campaign.Progress) bool {
+		return c.Status == campaign.StatusFailed
+	})
+	if !strings.Contains(got.Failure, `"marketing"`) {
+		t.Errorf("failure %q does not name the pool", got.Failure)
 	}
 }
 

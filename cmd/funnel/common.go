@@ -152,7 +152,7 @@ func sendingSetup(cfg Config, tm *mailer.TemplateMail, catcher string) (admin.Se
 	for _, sc := range servers {
 		addr := net.JoinHostPort(sc.Host, fmt.Sprint(sc.Port))
 		s.SMTP = append(s.SMTP, admin.SMTPServer{Host: sc.Host, Port: sc.Port, TLS: string(sc.TLS), Username: sc.Username,
-			Weight: max(sc.Weight, 1), MaxConns: sc.MaxConns, Rate: sc.Rate, Catcher: catcher != "" && addr == catcher})
+			Weight: max(sc.Weight, 1), MaxConns: sc.MaxConns, Rate: sc.Rate, Pool: sc.Pool, Catcher: catcher != "" && addr == catcher})
 	}
 	s.CheckSMTP = func(ctx context.Context, i int) admin.SMTPCheck {
 		r := mailer.CheckSMTP(ctx, servers[i].Config)
