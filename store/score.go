@@ -1,12 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -32,17 +34,36 @@ import (
 // reads MAX(id) and commits; every ID at or below it is then final. SQLite
 // has one writer at a time, so MAX(id) read under its write lock is.
 //
-// Verdict upgrades (a machine open turned human after it was scored) are
-// caught by a trigger on events that queues the event in score_rescans
-// whenever human goes from false to true; runs consume that queue in the
-// same transaction. Rescoring an event is harmless: the ledger's once keys
-// refuse a second award.
+// A click's verdict is not final when it is written: a honeypot click or a
+// burst of clicks of its delivery seconds later makes it a machine click
+// (package tracking). So the worker scores a human click only once it is
+// settled, older than the longest such window plus the event writer's lag
+// (ScoreSettled): the cursor stops before the first click that is not, and
+// a scanner's clicks never earn points, a stage, a lead or a webhook.
+//
+// Verdicts that change after an event was scored anyway are caught by a
+// trigger on events that queues the event in score_rescans whenever human
+// changes (migrations 00007 and 00014); runs consume that queue in the
+// same transaction. An event turned human (a machine open confirmed by a
+// click) is scored; rescoring is harmless, the ledger's once keys refuse a
+// second award. An event turned machine after it was scored is reversed
+// (reverse): each award it earned gets a ledger row that takes back what
+// decay has left of it, with the rule "reversed:" and the event's reason,
+// and the award's once key is freed for a person's later click. Its lead,
+// if sales has not touched it yet (status new) and the score is now below
+// the threshold, is withdrawn: rejected with the reason, the contact
+// recycled, lead.updated sent; a requalifying score reopens it as for any
+// rejected lead. A lead sales already works is left to sales, with the
+// reversal in its ledger. The contact's last activity is not moved back.
 
 // ScoreRun reports what one scoring run did.
 type ScoreRun struct {
-	Events int   // events scored (through the cursor or the rescan queue)
-	Leads  int   // leads created or requalified
-	Cursor int64 // the cursor after the run
+	Events int // events scored (through the cursor or the rescan queue)
+	// Reversed counts awards taken back from events judged machine after
+	// they were scored.
+	Reversed int
+	Leads    int   // leads created or requalified
+	Cursor   int64 // the cursor after the run
 	// More is true when the run stopped at its limit with events left.
 	More bool
 	// Busy is true when another run held the cursor.
@@ -138,10 +159,20 @@ func (db *DB) ScoreRuleVersions(ctx context.Context) ([]campaign.ScoreRules, err
 	return out, rows.Err()
 }
 
-// ScoreEvents runs scoring once over at most limit events past the cursor
-// and limit queued rescans. See the comment at the top of this file for
-// why it is exactly-once.
+// ScoreEvents is ScoreSettled without the wait: it scores every human
+// click past the cursor at once, however recent.
 func (db *DB) ScoreEvents(ctx context.Context, limit int) (ScoreRun, error) {
+	return db.ScoreSettled(ctx, limit, time.Time{})
+}
+
+// ScoreSettled runs scoring once over at most limit events past the cursor
+// and limit queued rescans. A human click is scored only if it occurred at
+// or before settled (the zero time: any click), when no later hit can
+// change its verdict any more: the cursor stops before the first click
+// that is not settled, and More is false. Rescanned events turned machine
+// since they were scored are reversed. See the comment at the top of this
+// file for why it is exactly-once.
+func (db *DB) ScoreSettled(ctx context.Context, limit int, settled time.Time) (ScoreRun, error) {
 	if limit <= 0 {
 		limit = 500
 	}
@@ -173,14 +204,25 @@ func (db *DB) ScoreEvents(ctx context.Context, limit int) (ScoreRun, error) {
 		if len(events) == limit {
 			next, run.More = events[len(events)-1].ID, true
 		}
+		if i := firstUnsettled(events, settled); i >= 0 {
+			next, run.More, events = events[i].ID-1, false, events[:i]
+		}
 		rescans, err := s.rescanEvents(ctx, limit)
 		if err != nil {
 			return err
 		}
-		for _, e := range append(events, rescans...) {
+		var machine []scoredEvent
+		for _, e := range slices.Concat(events, rescans) {
+			if !e.Human && e.Kind.Judged() {
+				machine = append(machine, e)
+				continue
+			}
 			if err := s.apply(ctx, e); err != nil {
 				return fmt.Errorf("score event %d: %w", e.ID, err)
 			}
+		}
+		if err := s.reverse(ctx, machine, events, max(next, s.cursor)); err != nil {
+			return err
 		}
 		if err := s.flush(ctx); err != nil {
 			return err
@@ -188,7 +230,7 @@ func (db *DB) ScoreEvents(ctx context.Context, limit int) (ScoreRun, error) {
 		next = max(next, s.cursor)
 		_, err = tx.ExecContext(ctx, db.rebind(`UPDATE score_cursor SET last_event_id = ?, last_owner_id = ?, updated_at = ? WHERE id = 1`),
 			next, s.lastOwner, s.now)
-		run.Events, run.Leads, run.Cursor = len(events)+len(rescans), s.leads, next
+		run.Events, run.Reversed, run.Leads, run.Cursor = len(events)+len(rescans)-len(machine), s.reversed, s.leads, next
 		run.More = run.More || len(rescans) == limit
 		return err
 	})
@@ -196,6 +238,17 @@ func (db *DB) ScoreEvents(ctx context.Context, limit int) (ScoreRun, error) {
 		return ScoreRun{}, fmt.Errorf("score events: %w", err)
 	}
 	return run, nil
+}
+
+// firstUnsettled returns the index of the first human click that occurred
+// after settled, or -1.
+func firstUnsettled(events []scoredEvent, settled time.Time) int {
+	if settled.IsZero() {
+		return -1
+	}
+	return slices.IndexFunc(events, func(e scoredEvent) bool {
+		return e.Kind == campaign.EventClicked && e.Human && e.OccurredAt.After(settled)
+	})
 }
 
 // eventHorizon returns the highest event ID below which no row can still
@@ -241,6 +294,7 @@ type scoring struct {
 	contacts  map[int64]*scoreContact
 	hooks     []webhookTarget
 	leads     int
+	reversed  int
 }
 
 // scoreContact is a contact's scoring state within a run.
@@ -253,6 +307,7 @@ type scoreContact struct {
 	stage     campaign.LifecycleStage
 	state     campaign.ScoreState
 	dirty     bool
+	reversed  bool // points were taken back in this run
 }
 
 // scoredEvent is an event as scoring reads it.
@@ -289,7 +344,7 @@ func (db *DB) beginScoring(ctx context.Context, tx *sqlxTx) (*scoring, error) {
 // A click's intent is the data-funnel-intent of the link it hit, as the
 // sender recorded it for the delivery or the campaign; an intent written
 // on the event itself wins.
-const scoredEventColumns = `id, delivery_id, contact_id, campaign_id, kind, link, human, occurred_at,
+const scoredEventColumns = `id, delivery_id, contact_id, campaign_id, kind, link, human, reason, occurred_at,
 	COALESCE(NULLIF(intent, ''),
 		(SELECT dl.intent FROM delivery_links dl WHERE dl.delivery_id = events.delivery_id AND dl.url = events.link LIMIT 1),
 		(SELECT cl.intent FROM campaign_links cl WHERE cl.campaign_id = events.campaign_id AND cl.url = events.link LIMIT 1),
@@ -301,7 +356,7 @@ func (s *scoring) scanEvents(rows *sql.Rows) ([]scoredEvent, error) {
 	for rows.Next() {
 		var e scoredEvent
 		var delivery, camp sql.NullInt64
-		if err := rows.Scan(&e.ID, &delivery, &e.ContactID, &camp, &e.Kind, &e.Link, &e.Human, &e.OccurredAt, &e.Intent); err != nil {
+		if err := rows.Scan(&e.ID, &delivery, &e.ContactID, &camp, &e.Kind, &e.Link, &e.Human, &e.Reason, &e.OccurredAt, &e.Intent); err != nil {
 			return nil, err
 		}
 		e.DeliveryID, e.CampaignID, e.OccurredAt = delivery.Int64, camp.Int64, e.OccurredAt.UTC()
@@ -324,7 +379,8 @@ func (s *scoring) cursorEvents(ctx context.Context, horizon int64, limit int) ([
 	return s.scanEvents(rows)
 }
 
-// rescanEvents takes events from the rescan queue.
+// rescanEvents takes events from the rescan queue: the opens and clicks
+// whose verdict changed, with their verdict now.
 func (s *scoring) rescanEvents(ctx context.Context, limit int) ([]scoredEvent, error) {
 	rows, err := s.tx.QueryContext(ctx, s.db.rebind(`DELETE FROM score_rescans WHERE event_id IN
 		(SELECT event_id FROM score_rescans ORDER BY event_id LIMIT ?) RETURNING event_id`), limit)
@@ -344,7 +400,7 @@ func (s *scoring) rescanEvents(ctx context.Context, limit int) ([]scoredEvent, e
 	if err := rows.Err(); err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	q, args, err := sqlx.In(`SELECT `+scoredEventColumns+` FROM events WHERE id IN (?) AND human AND kind IN ('opened', 'clicked') ORDER BY id`, ids)
+	q, args, err := sqlx.In(`SELECT `+scoredEventColumns+` FROM events WHERE id IN (?) AND kind IN ('opened', 'clicked') ORDER BY id`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -470,6 +526,212 @@ func (s *scoring) disqualify(ctx context.Context, c *scoreContact, e scoredEvent
 	return s.notify(ctx, campaign.WebhookContactUnsubscribe, map[string]any{
 		"contact_id": c.id, "email": c.email, "campaign_id": e.CampaignID, "event_id": e.ID, "occurred_at": e.OccurredAt,
 	})
+}
+
+// ruleReversed begins the rule of a ledger row that takes back an award
+// of an event judged machine after it was scored; the event's reason
+// follows ("reversed:honeypot-window").
+const ruleReversed = "reversed:"
+
+// reversedKey is the once key an award gets when it is reversed: the key
+// it held is free again, and the award is not reversed twice.
+func reversedKey(awardID int64) string { return fmt.Sprintf("reversed:%d", awardID) }
+
+// award is a ledger row that an open or click earned.
+type award struct {
+	id, contactID, eventID int64
+	points                 float64
+}
+
+// reverse takes back what events now judged machine earned when they were
+// scored as human: those at or below the cursor the run started from, or
+// among the events it scored (sorted by ID; a verdict changed while it
+// ran). Then each of their contacts' leads and stages are corrected
+// (restage). scoredTo is the cursor after the run.
+func (s *scoring) reverse(ctx context.Context, machine, scored []scoredEvent, scoredTo int64) error {
+	var events []scoredEvent
+	for _, e := range machine {
+		_, inRun := slices.BinarySearchFunc(scored, e.ID, func(o scoredEvent, id int64) int { return cmp.Compare(o.ID, id) })
+		if e.ID <= s.cursor || inRun {
+			events = append(events, e)
+		}
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	byID := make(map[int64]scoredEvent, len(events))
+	var contactIDs, eventIDs []int64
+	for _, e := range events {
+		byID[e.ID] = e
+		contactIDs, eventIDs = append(contactIDs, e.ContactID), append(eventIDs, e.ID)
+	}
+	awards, err := s.awards(ctx, contactIDs, eventIDs)
+	if err != nil {
+		return err
+	}
+	for _, a := range awards {
+		c, err := s.contact(ctx, a.contactID)
+		if err != nil {
+			return err
+		}
+		if c == nil || c.state.Disqualified {
+			continue
+		}
+		if err := s.takeBack(ctx, c, a, byID[a.eventID], scoredTo); err != nil {
+			return fmt.Errorf("reverse event %d: %w", a.eventID, err)
+		}
+	}
+	restaged := map[int64]bool{}
+	for _, e := range events {
+		if restaged[e.ContactID] {
+			continue
+		}
+		restaged[e.ContactID] = true
+		c, err := s.contact(ctx, e.ContactID)
+		if err != nil {
+			return err
+		}
+		if err := s.restage(ctx, c, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// awards returns the unreversed awards of events, oldest first.
+func (s *scoring) awards(ctx context.Context, contactIDs, eventIDs []int64) ([]award, error) {
+	q, args, err := sqlx.In(`SELECT id, contact_id, event_id, points FROM score_ledger
+		WHERE contact_id IN (?) AND event_id IN (?) AND rule IN (?) AND once_key NOT LIKE 'reversed:%'
+		ORDER BY id`, contactIDs, eventIDs, []string{campaign.RuleOpen, campaign.RuleClick, campaign.RuleHighIntentClick})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.tx.QueryContext(ctx, s.db.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read awards to reverse: %w", err)
+	}
+	defer rows.Close()
+	var out []award
+	for rows.Next() {
+		var a award
+		if err := rows.Scan(&a.id, &a.contactID, &a.eventID, &a.points); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// takeBack writes the ledger row that reverses award a of event e, frees
+// the award's once key, and queues the contact's earliest other human
+// event of the same campaign (and link) scored by scoredTo, which that key
+// may have kept from earning the award.
+func (s *scoring) takeBack(ctx context.Context, c *scoreContact, a award, e scoredEvent, scoredTo int64) error {
+	worth, err := s.remaining(ctx, c.id, a)
+	if err != nil {
+		return err
+	}
+	worth = min(worth, max(c.state.Score, 0))
+	ok, err := s.ledger(ctx, c, ruleReversed+e.Reason, fmt.Sprint(a.id), e.ID, e.CampaignID, e.Link, -worth, s.now)
+	if err != nil || !ok {
+		return err
+	}
+	c.state.Score -= worth
+	c.dirty, c.reversed = true, true
+	s.reversed++
+	// The award keeps its points, the ledger its history: only the key
+	// that made it once per campaign (or link) moves aside.
+	if _, err := s.tx.ExecContext(ctx, s.db.rebind(`UPDATE score_ledger SET once_key = ? WHERE id = ?`), reversedKey(a.id), a.id); err != nil {
+		return fmt.Errorf("mark award %d reversed: %w", a.id, err)
+	}
+	if e.CampaignID == 0 {
+		return nil // its key was the event's own
+	}
+	q := `SELECT MIN(id) FROM events WHERE contact_id = ? AND campaign_id = ? AND kind = ? AND human AND id <> ? AND id <= ?`
+	args := []any{c.id, e.CampaignID, e.Kind, e.ID, scoredTo}
+	if e.Kind == campaign.EventClicked {
+		q += ` AND link = ?`
+		args = append(args, e.Link)
+	}
+	var other sql.NullInt64
+	if err := s.tx.QueryRowContext(ctx, s.db.rebind(q), args...).Scan(&other); err != nil {
+		return fmt.Errorf("find events held back by award %d: %w", a.id, err)
+	}
+	if !other.Valid {
+		return nil
+	}
+	_, err = s.tx.ExecContext(ctx, s.db.rebind(`INSERT INTO score_rescans (event_id) VALUES (?) ON CONFLICT DO NOTHING`), other.Int64)
+	if err != nil {
+		return fmt.Errorf("queue event %d: %w", other.Int64, err)
+	}
+	return nil
+}
+
+// remaining returns what award a still adds to its contact's score: its
+// points, halved by every halving written since (decay halves the whole
+// score, so every part of it alike).
+func (s *scoring) remaining(ctx context.Context, contactID int64, a award) (float64, error) {
+	rows, err := s.tx.QueryContext(ctx, s.db.rebind(`SELECT points, score_after FROM score_ledger
+		WHERE contact_id = ? AND rule = ? AND id > ? ORDER BY id`), contactID, campaign.RuleDecay, a.id)
+	if err != nil {
+		return 0, fmt.Errorf("read decay since award %d: %w", a.id, err)
+	}
+	defer rows.Close()
+	worth := a.points
+	for rows.Next() {
+		var points, after float64
+		if err := rows.Scan(&points, &after); err != nil {
+			return 0, err
+		}
+		if before := after - points; before > 0 {
+			worth *= after / before
+		}
+	}
+	return worth, rows.Err()
+}
+
+// restage corrects a contact's lead and stage after event e was judged
+// machine: when points were taken back and the score is now below the
+// threshold, a lead sales has not touched (status new) is withdrawn
+// (rejected with the reason, the contact recycled, lead.updated sent); an
+// engaged contact without any human open or click left is a subscriber
+// again.
+func (s *scoring) restage(ctx context.Context, c *scoreContact, e scoredEvent) error {
+	if c == nil || c.state.Disqualified {
+		return nil
+	}
+	what := "click"
+	if e.Kind == campaign.EventOpened {
+		what = "open"
+	}
+	why := fmt.Sprintf("its %s in campaign %d was judged machine (%s)", what, e.CampaignID, e.Reason)
+	if c.reversed && c.state.Score < s.rules.Threshold {
+		var leadID int64
+		err := s.tx.QueryRowContext(ctx, s.db.rebind(`UPDATE leads SET status = 'rejected', reason = ?, updated_at = ?
+			WHERE contact_id = ? AND status = 'new' RETURNING id`), "withdrawn: the score fell below the threshold when "+why, s.now, c.id).Scan(&leadID)
+		switch {
+		case err == nil:
+			if err := s.setStage(ctx, c, campaign.StageRecycled, "recycled: lead withdrawn, "+why, leadID); err != nil {
+				return err
+			}
+			return s.notifyLead(ctx, campaign.WebhookLeadUpdated, leadID)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("withdraw lead of contact %d: %w", c.id, err)
+		}
+	}
+	if c.stage != campaign.StageEngaged {
+		return nil
+	}
+	var active bool
+	err := s.tx.QueryRowContext(ctx, s.db.rebind(`SELECT EXISTS (SELECT 1 FROM events
+		WHERE contact_id = ? AND kind IN ('opened', 'clicked') AND human)`), c.id).Scan(&active)
+	if err != nil {
+		return fmt.Errorf("find human events of contact %d: %w", c.id, err)
+	}
+	if active {
+		return nil
+	}
+	return s.setStage(ctx, c, campaign.StageSubscriber, "subscriber: "+why, 0)
 }
 
 // ledger inserts a ledger row unless the contact holds one with the same

@@ -199,6 +199,13 @@ func NewClassifier(rules *Rules) *Classifier {
 	return &Classifier{rules: rules}
 }
 
+// Settle returns the longest time after a click in which a later hit of
+// its delivery can still make it a machine click (honeypot-window,
+// burst): its verdict is final once that much later hits are recorded.
+func (r *Rules) Settle() time.Duration {
+	return max(time.Duration(r.HoneypotWindow), time.Duration(r.BurstWindow))
+}
+
 // Rules returns the classifier's rules.
 func (c *Classifier) Rules() *Rules { return c.rules }
 

@@ -69,4 +69,19 @@
 // click with no human open before it makes the latest machine open
 // before it human (confirmed-by-click). The lists and limits live in
 // classifier.json, which FUNNEL_CLASSIFIER_FILE replaces.
+//
+// # Verdicts and scoring
+//
+// A click judged human when it is written is not final: for
+// Rules.Settle (the longer of honeypot_window and burst_window) a later
+// hit of its delivery can still make it a machine click, which is what a
+// scanner that follows the real links first and the honeypot last looks
+// like. Scoring therefore takes a human click only once it is older than
+// that plus the event writer's lag (worker.Scorer.Settle,
+// FUNNEL_SCORE_DELAY, 30 s by default), so a scanner's clicks earn no
+// points, stage, lead or webhook. When a verdict turns to machine after
+// its click was scored anyway, scoring takes back what the click earned
+// with a ledger row "reversed:<reason>", withdraws the contact's lead if
+// sales has not touched it and the score fell below the threshold, and
+// otherwise leaves the lead to sales (store.ScoreSettled).
 package tracking

@@ -92,7 +92,7 @@ func (r *Recorder) Record(ctx context.Context, hits []Hit) (RecordResult, error)
 		return res, err
 	}
 	rules := r.cfg.Classifier.rules
-	history, err := db.RecentEngagement(ctx, clicked, oldest.Add(-max(time.Duration(rules.HoneypotWindow), time.Duration(rules.BurstWindow))))
+	history, err := db.RecentEngagement(ctx, clicked, oldest.Add(-rules.Settle()))
 	if err != nil {
 		return res, err
 	}

@@ -15,11 +15,20 @@ import (
 //
 // Every Tick it scores until the events are drained (in batches of
 // Batch), writes the decay due (every DecayEvery), and enqueues the
-// webhook deliveries the runs produced.
+// webhook deliveries the runs produced. A human click is scored once it
+// is Settle old (see store.ScoreSettled), so a click that a later hit
+// turns into a machine click earns nothing.
 type Scorer struct {
 	DB       *store.DB
 	Webhooks *WebhookClient // nil: deliveries stay pending in the database
 	Logger   *slog.Logger
+	// Settle is how old a human click must be before it is scored: the
+	// longest time in which a later hit of its delivery can make it a
+	// machine click, plus the event writer's lag (funnel work derives it
+	// from the classifier's windows). Zero scores clicks at once.
+	Settle time.Duration
+	// Now is the clock Settle is measured on (default time.Now).
+	Now func() time.Time
 	// Tick is how often the scorer looks for events (default 1 s).
 	Tick time.Duration
 	// DecayEvery is how often decay is written (default 1 min).
@@ -66,8 +75,16 @@ func (s *Scorer) Once(ctx context.Context, decay bool) error {
 	if batch <= 0 {
 		batch = 500
 	}
+	var settled time.Time
+	if s.Settle > 0 {
+		now := time.Now
+		if s.Now != nil {
+			now = s.Now
+		}
+		settled = now().Add(-s.Settle)
+	}
 	for ctx.Err() == nil {
-		run, err := s.DB.ScoreEvents(ctx, batch)
+		run, err := s.DB.ScoreSettled(ctx, batch, settled)
 		if err != nil {
 			return err
 		}

@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/funnel-email/funnel/mailer"
 	"github.com/funnel-email/funnel/store"
+	"github.com/funnel-email/funnel/tracking"
 )
 
 // Config is everything a Funnel process is told from outside. Each field
@@ -42,6 +44,9 @@ type Config struct {
 	Addr                string // FUNNEL_ADDR: the HTTP listen address
 	LogLevel            string // FUNNEL_LOG_LEVEL
 	LogFormat           string // FUNNEL_LOG_FORMAT
+	// ScoreDelay is how old a human click must be before it is scored, a
+	// Go duration; "" means the classifier's longest window plus eventLag.
+	ScoreDelay string // FUNNEL_SCORE_DELAY
 }
 
 // setting describes one configuration value.
@@ -65,6 +70,7 @@ func (c *Config) settings(defaultAddr string) []setting {
 		{&c.BounceDomain, "FUNNEL_BOUNCE_DOMAIN", "bounce-domain", "", "domain of the bounce (VERP) addresses; default: the public URL's host"},
 		{&c.DKIMKeys, "FUNNEL_DKIM_KEYS", "dkim-keys", "", "DKIM keys as domain:selector:/path/key.pem, comma-separated"},
 		{&c.WebhookAllowPrivate, "FUNNEL_WEBHOOK_ALLOW_PRIVATE", "", "", ""},
+		{&c.ScoreDelay, "FUNNEL_SCORE_DELAY", "score-delay", "", "how old a human click must be before it is scored, e.g. 30s (default: the classifier's longest window plus 20s)"},
 		{&c.Addr, "FUNNEL_ADDR", "addr", defaultAddr, "HTTP listen address"},
 		{&c.LogLevel, "FUNNEL_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error"},
 		{&c.LogFormat, "FUNNEL_LOG_FORMAT", "log-format", "text", "log format: text or json"},
@@ -148,6 +154,11 @@ func (c *Config) validate(needs need) error {
 	}
 	if _, err := c.dkimKeySpecs(); err != nil {
 		bad("FUNNEL_DKIM_KEYS", "%v", err)
+	}
+	if v := c.ScoreDelay; v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			bad("FUNNEL_SCORE_DELAY", "%q is not a duration such as 30s", v)
+		}
 	}
 	if needs&needAddr != 0 {
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
@@ -251,4 +262,23 @@ func (c *Config) dkimKeySpecs() ([]dkimKeySpec, error) {
 		specs = append(specs, dkimKeySpec{strings.ToLower(parts[0]), parts[1], parts[2]})
 	}
 	return specs, nil
+}
+
+// eventLag is how late after a hit its event may reach the database that
+// the default FUNNEL_SCORE_DELAY allows for: twice the 10 s in which the
+// event writer drains a backlog once a load stops (BENCHMARKS.md).
+const eventLag = 20 * time.Second
+
+// scoreDelay returns FUNNEL_SCORE_DELAY, or by default the longest time in
+// which the classifier (FUNNEL_CLASSIFIER_FILE) can still make a click a
+// machine's, plus eventLag.
+func (c *Config) scoreDelay(getenv func(string) string) (time.Duration, error) {
+	if c.ScoreDelay != "" {
+		return time.ParseDuration(c.ScoreDelay)
+	}
+	rules, err := tracking.LoadRules(getenv("FUNNEL_CLASSIFIER_FILE"))
+	if err != nil {
+		return 0, fmt.Errorf("FUNNEL_CLASSIFIER_FILE: %w", err)
+	}
+	return rules.Settle() + eventLag, nil
 }

@@ -50,9 +50,13 @@ func (c *workCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	scoreDelay, err := cfg.scoreDelay(c.getenv)
+	if err != nil {
+		return err
+	}
 	reg := ops.NewRegistry()
 	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, sendingOptions{
-		Concurrency: *concurrency, Lease: *lease, PrivateHooks: cfg.WebhookAllowPrivate == "1", Journal: true})
+		Concurrency: *concurrency, Lease: *lease, PrivateHooks: cfg.WebhookAllowPrivate == "1", Journal: true, ScoreDelay: scoreDelay})
 	if err != nil {
 		return err
 	}
@@ -91,6 +95,9 @@ type sendingOptions struct {
 	// Journal keeps outcomes in Redis until a claim ends (see
 	// worker.SenderConfig.Journal): only when Redis outlives the worker.
 	Journal bool
+	// ScoreDelay is how old a human click must be before it is scored
+	// (Config.scoreDelay).
+	ScoreDelay time.Duration
 }
 
 // startSending starts the asynq server with the campaign handlers over a
@@ -151,7 +158,7 @@ func startSending(ctx context.Context, cfg Config, db *store.DB, rdb redis.Unive
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		(&worker.Scorer{DB: db, Webhooks: hooks, Logger: log}).Run(rctx)
+		(&worker.Scorer{DB: db, Webhooks: hooks, Logger: log, Settle: opts.ScoreDelay}).Run(rctx)
 	}()
 	return w, func() {
 		cancel()
