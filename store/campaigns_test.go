@@ -356,14 +356,7 @@ func TestFinishedCampaignKeepsItsFinalCounts(t *testing.T) {
 			}
 			return final != nil
 		}
-		counts := func() map[campaign.DeliveryStatus]int64 {
-			t.Helper()
-			p, err := db.CampaignProgress(ctx, c.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return p.Counts
-		}
+		counts := func() map[campaign.DeliveryStatus]int64 { return progressCounts(t, db, c.ID) }
 		// Cancelled with two messages in flight: still live.
 		if got := counts(); got[campaign.DeliverySending] != 2 || got[campaign.DeliverySkipped] != 7 || recorded() {
 			t.Fatalf("in flight after cancel: %v, recorded %v; want 2 sending, 7 skipped, not recorded", got, recorded())

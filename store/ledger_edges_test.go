@@ -32,6 +32,16 @@ func ledgerStatuses(t *testing.T, db *store.DB, id int64) map[int64]campaign.Del
 	return out
 }
 
+// progressCounts is campaign id's progress by delivery status.
+func progressCounts(t *testing.T, db *store.DB, id int64) map[campaign.DeliveryStatus]int64 {
+	t.Helper()
+	p, err := db.CampaignProgress(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Counts
+}
+
 // claimAll claims up to n of campaign c's deliveries under token.
 func claimAll(t *testing.T, db *store.DB, c *campaign.Campaign, token string, n int, lease time.Duration) []store.Claimed {
 	t.Helper()
@@ -176,14 +186,7 @@ func TestLateOutcomeUpdatesAFinishedCampaignsCounts(t *testing.T) {
 		if _, err := db.TransitionCampaign(ctx, c.ID, campaign.Cancel); err != nil {
 			t.Fatal(err)
 		}
-		counts := func() map[campaign.DeliveryStatus]int64 {
-			t.Helper()
-			p, err := db.CampaignProgress(ctx, c.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return p.Counts
-		}
+		counts := func() map[campaign.DeliveryStatus]int64 { return progressCounts(t, db, c.ID) }
 		if got := counts(); got[campaign.DeliveryUncertain] != 1 || got[campaign.DeliverySkipped] != 2 {
 			t.Fatalf("before the late outcome: %v, want 1 uncertain, 2 skipped", got)
 		}
