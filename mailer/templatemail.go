@@ -94,7 +94,7 @@ func (m *TemplateMail) build(t campaign.Template, s campaign.Sender, c *campaign
 	}
 	rendered, err := compiled.Render(in)
 	if err != nil {
-		return nil, campaign.Errorf(campaign.EINVALID, "template %q cannot be rendered for %s: %v", t.Name, in.Contact.Email, err)
+		return nil, renderFailed(t.Name, in.Contact.Email, err)
 	}
 	if to == "" {
 		to = in.Contact.Email
@@ -103,6 +103,19 @@ func (m *TemplateMail) build(t campaign.Template, s campaign.Sender, c *campaign
 		Sender: s, ToEmail: to, ToName: in.Contact.FullName(), Subject: rendered.Subject,
 		HTML: rendered.HTML, Text: rendered.Text, UnsubscribeURL: rendered.UnsubscribeURL, Test: test,
 	})
+}
+
+// renderFailed is the EINVALID error of a template that cannot be
+// rendered for the contact with address email. Its message says why, as
+// the preview form shows only the message; its details keep the field,
+// line and column the template engine found, for the API.
+func renderFailed(name, email string, err error) error {
+	e := campaign.Errorf(campaign.EINVALID, "template %q cannot be rendered for %s: %v", name, email, err)
+	var te *campaign.Error
+	if errors.As(err, &te) {
+		e.Details = te.Details
+	}
+	return e
 }
 
 // previewOf splits a raw message into its decoded headers and parts.
