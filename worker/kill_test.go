@@ -1,16 +1,10 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,10 +31,8 @@ func TestSIGKILLedWorkersNeitherLoseNorDoubleAMessage(t *testing.T) {
 		kills       = 3
 	)
 	dbURL := storetest.URL(t, store.Postgres)
-	redisURL := storetest.RedisURL(t)
-	rdb := redisDB(t, 9)
-	_ = rdb
-	redisURL = redisURLWithDB(t, redisURL, 9)
+	redisDB(t, 9) // flushed before and after
+	redisURL := redisURLWithDB(t, storetest.RedisURL(t), 9)
 	ctx := context.Background()
 	db, err := store.Open(ctx, dbURL)
 	if err != nil {
@@ -56,12 +48,6 @@ func TestSIGKILLedWorkersNeitherLoseNorDoubleAMessage(t *testing.T) {
 	}
 	defer box.Close()
 
-	bin := filepath.Join(t.TempDir(), "funnel")
-	build := exec.Command("go", "build", "-o", bin, "github.com/funnel-email/funnel/cmd/funnel")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
 	r := &rig{t: t, db: db}
 	if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO contacts (email, first_name, created_at, updated_at)
 		SELECT 'kill-' || g || '@example.com', 'Ann', now(), now() FROM generate_series(1, %d) g`, contacts)); err != nil {
@@ -73,38 +59,16 @@ func TestSIGKILLedWorkersNeitherLoseNorDoubleAMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	env := append(os.Environ(),
-		"FUNNEL_DATABASE_URL="+dbURL, "FUNNEL_REDIS_URL="+redisURL,
-		"FUNNEL_SMTP_URL=smtp://"+box.Addr()+"?tls=none", "FUNNEL_PUBLIC_URL=https://t.example.com",
-		"FUNNEL_SECRET="+strings.Repeat("k", 40), "FUNNEL_LOG_LEVEL=warn")
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	t.Cleanup(func() {
-		if t.Failed() {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Logf("worker logs:\n%s", logs.String())
-		}
-	})
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "work", "-addr", "127.0.0.1:0", "-concurrency", fmt.Sprint(concurrency), "-lease", "2s")
-		cmd.Env = env
-		cmd.Stdout, cmd.Stderr = &lockedWriter{&mu, &logs}, &lockedWriter{&mu, &logs}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+	env := workEnv(dbURL, redisURL, box.Addr())
+	var logs syncBuffer
+	logOnFailure(t, &logs)
+	start := func() *workProcess {
+		return startWork(t, env, &logs, "-concurrency", fmt.Sprint(concurrency), "-lease", "2s")
 	}
-	var running []*exec.Cmd
+	var running []*workProcess
 	for range procs {
 		running = append(running, start())
 	}
-	defer func() {
-		for _, p := range running {
-			p.Process.Kill()
-			p.Wait()
-		}
-	}()
 	if _, err := db.ScheduleCampaign(ctx, c.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +77,7 @@ func TestSIGKILLedWorkersNeitherLoseNorDoubleAMessage(t *testing.T) {
 		time.Sleep(time.Duration(1500+rnd.IntN(2500)) * time.Millisecond)
 		before := box.Accepted()
 		for _, p := range running {
-			p.Process.Signal(syscall.SIGKILL)
-			p.Wait()
+			p.kill()
 		}
 		t.Logf("kill %d: %d messages accepted so far", k+1, before)
 		if before >= contacts {
@@ -134,8 +97,7 @@ func TestSIGKILLedWorkersNeitherLoseNorDoubleAMessage(t *testing.T) {
 		return sentStatus(c, p)
 	})
 	if got.Status != campaign.StatusSent {
-		mu.Lock()
-		t.Fatalf("campaign %s\n%s", got.Status, logs.String())
+		t.Fatalf("campaign %s", got.Status)
 	}
 	ds, err := db.ListDeliveries(ctx, c.ID, 0, contacts+1)
 	if err != nil {
@@ -182,17 +144,6 @@ func TestSIGKILLedWorkersNeitherLoseNorDoubleAMessage(t *testing.T) {
 		t.Errorf("ledger: %d sent (+%d uncertain received); SMTP server accepted %d", sent, receivedUncertain, box.Accepted())
 	}
 	t.Logf("%d sent, %d uncertain (%d of them received)", p.Counts[campaign.DeliverySent], uncertain, receivedUncertain)
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 func redisURLWithDB(t *testing.T, raw string, n int) string {

@@ -45,14 +45,15 @@ func redisDB(t *testing.T, n int) redis.UniversalClient {
 	return rdb
 }
 
-// rig is a worker process in the test: the store, Redis, an SMTP server
-// with fault injection, and an asynq server running the Sender and the
-// Reconciler.
+// rig is a worker with what it works on: the store, Redis, an SMTP
+// server with fault injection, and either an asynq server in the test
+// running the Sender and the Reconciler, or a `funnel work` process.
 type rig struct {
-	t    *testing.T
-	db   *store.DB
-	rdb  redis.UniversalClient
-	smtp *outbox.Server
+	t     *testing.T
+	db    *store.DB
+	dbURL string
+	rdb   redis.UniversalClient
+	smtp  *outbox.Server
 	// other is a second SMTP server, in pool "other" (smtp is in pool
 	// "main"), when rigOptions.pools is set.
 	other  *outbox.Server
@@ -60,6 +61,7 @@ type rig struct {
 	srv    *worker.Server
 	cancel context.CancelFunc
 	done   chan struct{}
+	work   *workProcess // when rigOptions.process is set
 }
 
 type rigOptions struct {
@@ -73,18 +75,31 @@ type rigOptions struct {
 	lease  time.Duration // default 3 s
 	tick   time.Duration // the lease sweep's period; default 200 ms
 	pools  bool          // a second SMTP server, each in a pool of its own
+	// process runs the worker as a `funnel work` process, the sending
+	// side as it is deployed, instead of in the test. It journals (not
+	// ledger), sweeps leases on the command's 2 s tick (not tick) and
+	// has one SMTP server (not pools).
+	process bool
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
 	t.Helper()
-	db := storetest.Open(t, store.Postgres)
+	dbURL := storetest.URL(t, store.Postgres)
+	db, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	rdb := redisDB(t, o.redisDB)
 	box, err := outbox.Listen("127.0.0.1:0", outbox.Options{Keep: 1 << 20, Fault: o.fault, Rcpt: o.rcpt})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { box.Close() })
-	r := &rig{t: t, db: db, rdb: rdb, smtp: box}
+	r := &rig{t: t, db: db, dbURL: dbURL, rdb: rdb, smtp: box}
 	if o.pools {
 		other, err := outbox.Listen("127.0.0.1:0", outbox.Options{Keep: 1 << 20})
 		if err != nil {
@@ -93,7 +108,11 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		t.Cleanup(func() { other.Close() })
 		r.other = other
 	}
-	r.start(o)
+	if o.process {
+		r.startProcess(o)
+	} else {
+		r.start(o)
+	}
 	return r
 }
 
@@ -144,6 +163,27 @@ func (r *rig) start(o rigOptions) {
 	rec := &worker.Reconciler{DB: r.db, Client: r.client, Sender: sender, Logger: log, Tick: cmp.Or(o.tick, 200*time.Millisecond), Interval: o.interval}
 	go func() { defer close(r.done); rec.Run(ctx) }()
 	t.Cleanup(r.stop)
+}
+
+// startProcess runs the worker as a `funnel work` process with the
+// settings that start gives the one in the test, as its flags. The test's
+// client enqueues what the API would.
+func (r *rig) startProcess(o rigOptions) {
+	t := r.t
+	if o.ledger || o.tick != 0 || o.pools {
+		t.Fatal("a funnel work rig journals, sweeps leases every 2 s and has one SMTP server")
+	}
+	r.client = worker.NewClient(r.rdb)
+	logs := &syncBuffer{}
+	logOnFailure(t, logs)
+	env := workEnv(r.dbURL, redisURLWithDB(t, storetest.RedisURL(t), o.redisDB), r.smtp.Addr())
+	r.work = startWork(t, env, logs, "-concurrency", "6", "-lease", cmp.Or(o.lease, 3*time.Second).String(),
+		"-retry-base", "50ms", "-batch-size", "100", "-reconcile-every", cmp.Or(o.interval, time.Minute).String())
+	t.Cleanup(func() {
+		if err := r.work.terminate(workShutdownTimeout); err != nil {
+			t.Errorf("funnel work did not stop cleanly: %v", err)
+		}
+	})
 }
 
 func (r *rig) stop() {
@@ -216,6 +256,11 @@ func (r *rig) wait(id int64, timeout time.Duration, what string, cond func(*camp
 		if cond(c, p) {
 			return c, p
 		}
+		if r.work != nil {
+			if exited, err := r.work.exited(); exited {
+				r.t.Fatalf("campaign %d: funnel work exited (%v) before %s", id, err, what)
+			}
+		}
 		if time.Now().After(deadline) {
 			r.t.Fatalf("campaign %d: %s not reached in %s: status %s, progress %+v", id, what, timeout, c.Status, p.Counts)
 		}
@@ -274,7 +319,8 @@ func TestCampaignSendsEachContactOnceNotBeforeSendAt(t *testing.T) {
 
 // Reliability test 2: 10% of transactions get 421 or 451, 1% of
 // connections drop mid-DATA (not accepted) and 1% drop right after the
-// message was accepted: every contact still gets exactly one message.
+// message was accepted: every contact still gets exactly one message,
+// from a `funnel work` process and from funnel dev's way of recording.
 func TestTemporaryFailuresAndDropsDeliverExactlyOnce(t *testing.T) {
 	var mu sync.Mutex
 	rnd := rand.New(rand.NewPCG(1, 2))
@@ -296,7 +342,9 @@ func TestTemporaryFailuresAndDropsDeliverExactlyOnce(t *testing.T) {
 	}
 	for _, ledger := range []bool{false, true} {
 		t.Run(map[bool]string{false: "journal", true: "ledger"}[ledger], func(t *testing.T) {
-			r := newRig(t, rigOptions{redisDB: 11, fault: fault, ledger: ledger})
+			// The journal is how funnel work records outcomes, tried on that
+			// process; the ledger is funnel dev's way, tried in the test.
+			r := newRig(t, rigOptions{redisDB: 11, fault: fault, ledger: ledger, process: !ledger})
 			c, contacts := r.fixture(1000, "faults")
 			r.send(c, time.Now())
 			r.wait(c.ID, 60*time.Second, "sent", sentStatus)
@@ -321,8 +369,9 @@ func TestTemporaryFailuresAndDropsDeliverExactlyOnce(t *testing.T) {
 	}
 }
 
-// Reliability test 3: 550 5.1.1 bounces the delivery and suppresses the
-// contact, and the next campaign skips it.
+// Reliability test 3: 550 5.1.1 from the SMTP server makes a `funnel
+// work` process bounce the delivery and suppress the contact, and the
+// next campaign skips it.
 func TestHardBounceSuppressesTheContact(t *testing.T) {
 	rcpt := func(to string) error {
 		if strings.HasSuffix(strings.SplitN(to, "@", 2)[0], "7") {
@@ -330,7 +379,7 @@ func TestHardBounceSuppressesTheContact(t *testing.T) {
 		}
 		return nil
 	}
-	r := newRig(t, rigOptions{redisDB: 12, rcpt: rcpt})
+	r := newRig(t, rigOptions{redisDB: 12, rcpt: rcpt, process: true})
 	c, contacts := r.fixture(100, "bounce")
 	r.send(c, time.Now())
 	_, p := r.wait(c.ID, 30*time.Second, "sent", sentStatus)
@@ -441,9 +490,10 @@ func TestCampaignSendsThroughItsSMTPPool(t *testing.T) {
 }
 
 // Reliability test 4: Redis loses everything mid-campaign; the
-// reconciler re-enqueues from the ledger and nobody gets a duplicate.
+// reconciler of the `funnel work` process re-enqueues from the ledger and
+// nobody gets a duplicate.
 func TestRedisFlushMidCampaignCompletesWithoutDuplicates(t *testing.T) {
-	r := newRig(t, rigOptions{redisDB: 13, interval: 500 * time.Millisecond})
+	r := newRig(t, rigOptions{redisDB: 13, interval: 500 * time.Millisecond, process: true})
 	c, contacts := r.fixture(600, "flush")
 	c.Rate = 300
 	if err := r.db.UpdateCampaign(context.Background(), c); err != nil {
@@ -463,10 +513,11 @@ func TestRedisFlushMidCampaignCompletesWithoutDuplicates(t *testing.T) {
 	r.exactlyOnce(contacts, nil)
 }
 
-// Reliability test 5: nothing new starts more than a second after a pause
-// is acknowledged; resume continues; nothing is sent after cancel.
+// Reliability test 5: a `funnel work` process starts nothing new more
+// than a second after a pause is acknowledged; resume continues; nothing
+// is sent after cancel.
 func TestPauseResumeCancel(t *testing.T) {
-	r := newRig(t, rigOptions{redisDB: 14})
+	r := newRig(t, rigOptions{redisDB: 14, process: true})
 	ctx := context.Background()
 	c, contacts := r.fixture(800, "pause")
 	c.Rate = 200

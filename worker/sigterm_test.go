@@ -1,13 +1,10 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,17 +23,6 @@ import (
 // shutdown (worker.Config's default, which the command keeps), plus a
 // little for the HTTP server and the reconciler.
 const workShutdownTimeout = 25*time.Second + 2*time.Second
-
-// buildFunnel builds the funnel binary into a temporary directory.
-func buildFunnel(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "funnel")
-	build := exec.Command("go", "build", "-o", bin, "github.com/funnel-email/funnel/cmd/funnel")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // ledger counts campaign id's deliveries by status straight from the
 // table.
@@ -79,7 +65,7 @@ func TestSIGTERMedWorkerFinishesInFlightMessagesAndHandsBackTheRest(t *testing.T
 	dbURL := storetest.URL(t, store.Postgres)
 	redisDB(t, 3) // flushed before and after
 	redisURL := redisURLWithDB(t, storetest.RedisURL(t), 3)
-	bin := buildFunnel(t)
+	bin := funnelBinary(t)
 	// The binary migrates, so that the schema is the one it expects even
 	// when the migrations changed since this test was compiled.
 	migrate := exec.Command(bin, "migrate")
@@ -126,35 +112,14 @@ func TestSIGTERMedWorkerFinishesInFlightMessagesAndHandsBackTheRest(t *testing.T
 		t.Fatal(err)
 	}
 
-	env := append(os.Environ(),
-		"FUNNEL_DATABASE_URL="+dbURL, "FUNNEL_REDIS_URL="+redisURL,
-		"FUNNEL_SMTP_URL=smtp://"+box.Addr()+"?tls=none", "FUNNEL_PUBLIC_URL=https://t.example.com",
-		"FUNNEL_SECRET="+strings.Repeat("k", 40), "FUNNEL_LOG_LEVEL=warn")
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	type proc struct {
-		cmd  *exec.Cmd
-		done chan struct{} // closed when the process has exited, err set
-		err  error
-	}
-	start := func() *proc {
-		p := &proc{cmd: exec.Command(bin, "work", "-addr", "127.0.0.1:0", "-concurrency", fmt.Sprint(concurrency), "-lease", "2s"),
-			done: make(chan struct{})}
-		p.cmd.Env = env
-		p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{&mu, &logs}, &lockedWriter{&mu, &logs}
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.err = p.cmd.Wait(); close(p.done) }()
-		t.Cleanup(func() {
-			p.cmd.Process.Kill()
-			<-p.done
-		})
-		return p
+	env := workEnv(dbURL, redisURL, box.Addr())
+	var logs syncBuffer
+	start := func() *workProcess {
+		return startWork(t, env, &logs, "-concurrency", fmt.Sprint(concurrency), "-lease", "2s")
 	}
 	// terminate sends SIGTERM and waits for a clean exit within the
 	// shutdown timeout.
-	terminate := func(p *proc, whileHeld bool) {
+	terminate := func(p *workProcess, whileHeld bool) {
 		t.Helper()
 		sent := time.Now()
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -168,12 +133,10 @@ func TestSIGTERMedWorkerFinishesInFlightMessagesAndHandsBackTheRest(t *testing.T
 		select {
 		case <-p.done:
 			if p.err != nil {
-				mu.Lock()
 				t.Fatalf("worker exited with %v after SIGTERM\n%s", p.err, logs.String())
 			}
 			t.Logf("worker exited %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
 		case <-time.After(workShutdownTimeout):
-			mu.Lock()
 			t.Fatalf("worker still running %s after SIGTERM\n%s", workShutdownTimeout, logs.String())
 		}
 	}
@@ -185,7 +148,6 @@ func TestSIGTERMedWorkerFinishesInFlightMessagesAndHandsBackTheRest(t *testing.T
 	select {
 	case <-reached:
 	case <-time.After(20 * time.Second):
-		mu.Lock()
 		t.Fatalf("only %d messages reached the server\n%s", seen.Load(), logs.String())
 	}
 	terminate(w, true)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,13 +30,17 @@ func (c *workCommand) Run(ctx context.Context, args []string) error {
 	cfg.bind(fs, c.getenv, ":8081")
 	concurrency := fs.Int("concurrency", 20, "tasks run at once (and SMTP connections open at most)")
 	lease := fs.Duration("lease", 30*time.Second, "how long a claim of deliveries holds before another worker may recover it")
+	retryBase := fs.Duration("retry-base", time.Minute, "wait before the first retry of a delivery deferred by a 4xx reply or a dropped connection; it doubles per attempt up to an hour")
+	reconcileEvery := fs.Duration("reconcile-every", time.Minute, "how often the batches of every sending campaign are enqueued again from the ledger (what recovers the queue after Redis lost it)")
+	batchSize := fs.Int64("batch-size", worker.DefaultBucketSize, "deliveries per batch task; a campaign's batches are sent in parallel, one SMTP connection each")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	if err := cfg.validate(needDatabase | needRedis | needAddr | needPublicURL | needSecret | needSMTP); err != nil {
+	if err := errors.Join(validateSendingFlags(*concurrency, *lease, *retryBase, *reconcileEvery, *batchSize),
+		cfg.validate(needDatabase|needRedis|needAddr|needPublicURL|needSecret|needSMTP)); err != nil {
 		return err
 	}
 	log := cfg.logger(c.stderr)
@@ -56,6 +61,7 @@ func (c *workCommand) Run(ctx context.Context, args []string) error {
 	}
 	reg := ops.NewRegistry()
 	_, stopSending, err := startSending(ctx, cfg, db, rdb, log, reg, sendingOptions{
+		RetryBase: *retryBase, ReconcileEvery: *reconcileEvery, BatchSize: *batchSize,
 		Concurrency: *concurrency, Lease: *lease, PrivateHooks: cfg.WebhookAllowPrivate == "1", Journal: true, ScoreDelay: scoreDelay})
 	if err != nil {
 		return err
@@ -69,6 +75,28 @@ func (c *workCommand) Run(ctx context.Context, args []string) error {
 	mux := http.NewServeMux()
 	ops.Register(mux, reg, readinessChecks(db, rdb))
 	return serveHTTP(ctx, ln, mux, log, func(a net.Addr) { log.Info("worker running", "ops_addr", a.String()) })
+}
+
+// validateSendingFlags checks funnel work's sending flags; every error
+// names its flag.
+func validateSendingFlags(concurrency int, lease, retryBase, reconcileEvery time.Duration, batchSize int64) error {
+	var errs []error
+	if concurrency < 1 {
+		errs = append(errs, fmt.Errorf("-concurrency: %d is less than 1", concurrency))
+	}
+	if lease <= 0 {
+		errs = append(errs, fmt.Errorf("-lease: %s is not a positive duration", lease))
+	}
+	if retryBase <= 0 || retryBase > time.Hour {
+		errs = append(errs, fmt.Errorf("-retry-base: %s is not a duration more than 0 and at most 1h", retryBase))
+	}
+	if reconcileEvery <= 0 {
+		errs = append(errs, fmt.Errorf("-reconcile-every: %s is not a positive duration", reconcileEvery))
+	}
+	if batchSize < 1 {
+		errs = append(errs, fmt.Errorf("-batch-size: %d is less than 1", batchSize))
+	}
+	return errors.Join(errs...)
 }
 
 // tuneGC trades memory for CPU in a worker: its live heap while sending
@@ -95,6 +123,12 @@ type sendingOptions struct {
 	// Journal keeps outcomes in Redis until a claim ends (see
 	// worker.SenderConfig.Journal): only when Redis outlives the worker.
 	Journal bool
+	// RetryBase is the first backoff of a deferred delivery, ReconcileEvery
+	// the reconciler's full pass and BatchSize the deliveries per batch
+	// task; zero means the worker package's default.
+	RetryBase      time.Duration
+	ReconcileEvery time.Duration
+	BatchSize      int64
 	// ScoreDelay is how old a human click must be before it is scored
 	// (Config.scoreDelay).
 	ScoreDelay time.Duration
@@ -135,10 +169,13 @@ func startSending(ctx context.Context, cfg Config, db *store.DB, rdb redis.Unive
 	}
 	w := worker.NewServer(worker.Config{Redis: rdb, Logger: log, Concurrency: concurrency})
 	client := worker.NewClient(rdb)
+	if opts.BatchSize > 0 {
+		client.BucketSize = opts.BatchSize
+	}
 	sender := worker.NewSender(worker.SenderConfig{
 		DB: db, Redis: rdb, Client: client, Pool: pool, Composer: tm.Composer, Templates: tm.Options,
 		Logger: log, Metrics: worker.NewMetrics(reg), Lease: opts.Lease, Stopping: w.Stopping(), DomainRates: domainRates,
-		Journal: opts.Journal,
+		Journal: opts.Journal, RetryBase: opts.RetryBase,
 	})
 	sender.Register(w)
 	// Scoring and webhook delivery: every worker runs a scorer; the scoring
@@ -153,7 +190,7 @@ func startSending(ctx context.Context, cfg Config, db *store.DB, rdb redis.Unive
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		(&worker.Reconciler{DB: db, Client: client, Sender: sender, Logger: log}).Run(rctx)
+		(&worker.Reconciler{DB: db, Client: client, Sender: sender, Logger: log, Interval: opts.ReconcileEvery}).Run(rctx)
 	}()
 	wg.Add(1)
 	go func() {
