@@ -4,10 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"html"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,7 +13,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/funnel-email/funnel/admin"
 	"github.com/funnel-email/funnel/campaign"
 	"github.com/funnel-email/funnel/store"
 	"github.com/funnel-email/funnel/store/storetest"
@@ -34,9 +30,7 @@ import (
 //   - pagers: 50 contacts, each with one human open in campaign A on
 //     2026-02-20, created after the others.
 type engagedSite struct {
-	db                   *store.DB
-	srv                  *httptest.Server
-	users                map[campaign.Role]*campaign.User
+	*site
 	campaignA, campaignB int64
 	ada, bob, cy         int64
 	pagers               []int64
@@ -45,19 +39,7 @@ type engagedSite struct {
 func newEngagedSite(t *testing.T, db *store.DB) *engagedSite {
 	t.Helper()
 	ctx := t.Context()
-	api := admin.New(admin.Config{DB: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UploadDir: t.TempDir()})
-	s := &engagedSite{db: db, srv: httptest.NewServer(api), users: map[campaign.Role]*campaign.User{}}
-	t.Cleanup(func() { s.srv.Close(); api.Close() })
-	for _, r := range []campaign.Role{campaign.RoleAdmin, campaign.RoleMarketer, campaign.RoleSales} {
-		u := &campaign.User{Email: string(r) + "@example.com", Role: r}
-		if r == campaign.RoleSales {
-			u.TimeZone = "Asia/Tokyo"
-		}
-		if err := db.CreateUser(ctx, u, "correct horse battery"); err != nil {
-			t.Fatal(err)
-		}
-		s.users[r] = u
-	}
+	s := &engagedSite{site: newSite(t, db, map[campaign.Role]string{campaign.RoleSales: "Asia/Tokyo"})}
 	tpl := &campaign.Template{Name: "T", Subject: "S", HTML: "<p>x</p>"}
 	if err := db.CreateTemplate(ctx, tpl); err != nil {
 		t.Fatal(err)
@@ -121,38 +103,6 @@ func newEngagedSite(t *testing.T, db *store.DB) *engagedSite {
 		}
 	}
 	return s
-}
-
-// get GETs path with a session of role ("" for none) and returns the
-// status, the Location header and the body.
-func (s *engagedSite) get(t *testing.T, role campaign.Role, path string) (int, string, string) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", s.srv.URL+path, nil)
-	if role != "" {
-		_, secret, err := s.db.CreateSession(t.Context(), s.users[role].ID, time.Hour, "127.0.0.1", "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.AddCookie(&http.Cookie{Name: "funnel_session", Value: secret})
-	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Location"), string(b)
-}
-
-// page GETs a page that must answer 200.
-func (s *engagedSite) page(t *testing.T, role campaign.Role, path string) string {
-	t.Helper()
-	status, _, body := s.get(t, role, path)
-	if status != 200 {
-		t.Fatalf("GET %s as %s: %d\n%s", path, role, status, body)
-	}
-	return body
 }
 
 var engagedRow = regexp.MustCompile(`(?s)<tr>\s*<td class="link-cell"><a href="/contacts/(\d+)">([^<]*)</a></td>(.*?)</tr>`)

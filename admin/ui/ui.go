@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -185,6 +186,7 @@ func New(cfg Config) *Pages {
 			}
 			return n * 100 / of
 		},
+		"rate": rateText,
 		"join": strings.Join,
 		"add":  func(a, b int) int { return a + b },
 		"sub":  func(a, b int64) int64 { return a - b },
@@ -206,6 +208,17 @@ func New(cfg Config) *Pages {
 	sub, _ := fs.Sub(files, "static")
 	p.static = http.StripPrefix("/static/", http.FileServerFS(sub))
 	return p
+}
+
+// rateText writes messages per second as the campaign page does, and
+// as app.js (rateText) writes it when the page updates: one decimal,
+// or two significant digits below 1 (one message a minute is 0.017,
+// not 0.0).
+func rateText(r float64) string {
+	if r > 0 && r < 1 {
+		return strconv.FormatFloat(r, 'g', 2, 64) + " messages/s"
+	}
+	return strconv.FormatFloat(r, 'f', 1, 64) + " messages/s"
 }
 
 // pageData is what every page template receives.

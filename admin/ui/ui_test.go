@@ -51,3 +51,14 @@ func TestParseMessageKeepsUnparseableText(t *testing.T) {
 		t.Error("lost the raw text")
 	}
 }
+
+// TestRateTextKeepsSlowRatesVisible: a rate below one message a second
+// keeps two significant digits rather than reading 0.0; app.js writes
+// rates the same way.
+func TestRateTextKeepsSlowRatesVisible(t *testing.T) {
+	for r, want := range map[float64]string{0: "0.0 messages/s", 1.0 / 60: "0.017 messages/s", 0.5: "0.5 messages/s", 12.345: "12.3 messages/s"} {
+		if got := rateText(r); got != want {
+			t.Errorf("rateText(%v) = %q, want %q", r, got, want)
+		}
+	}
+}

@@ -18,7 +18,8 @@ import (
 
 // TestBrowserAdminChecksSendingSetupAddsWebhookAndScoring walks the admin
 // pages of the sending setup and the handoff in a real Chromium against
-// `funnel dev` with a DKIM key: the SMTP page checks the in-process
+// `funnel dev` with a DKIM key: the navigation leads to the queue
+// monitor, the SMTP page checks the in-process
 // catcher by keyboard, the domains page publishes the key's record, a
 // webhook is created through its form (a bad URL first, refused next to
 // the field) and listed, and a scoring change becomes a new version.
@@ -36,9 +37,9 @@ func TestBrowserAdminChecksSendingSetupAddsWebhookAndScoring(t *testing.T) {
 	base, _, _ := startDev(t, "sqlite:"+filepath.Join(t.TempDir(), "dev.db"), "-demo", "-dkim-keys", "northwind.example:s2026:"+keyFile)
 
 	var (
-		check, catcherNote, records, urlError, secret, listed, saved, versions, threshold, ownerRules string
-		dkimValues                                                                                    []string
-		narrow                                                                                        = map[string]bool{}
+		monitorURL, check, catcherNote, records, urlError, secret, listed, saved, versions, threshold, ownerRules string
+		dkimValues                                                                                                []string
+		narrow                                                                                                    = map[string]bool{}
 	)
 	fits := func(name string) chromedp.Action[chromedp.Void] {
 		var ok bool
@@ -51,6 +52,15 @@ func TestBrowserAdminChecksSendingSetupAddsWebhookAndScoring(t *testing.T) {
 	defer cancel()
 	err = chromedp.Do(walkCtx,
 		login(base, "admin@example.com"),
+
+		// The queue monitor, linked from the navigation.
+		into(&monitorURL, chromedp.Evaluate[string](`document.querySelector('header nav a[href="/monitoring/"]').href`)),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Navigate(monitorURL)(ctx, tg)
+			return err
+		}),
+		chromedp.Poll[chromedp.Void](`document.title === "Asynq - Monitoring"`),
+		chromedp.Navigate(base+"/"),
 
 		// SMTP servers: funnel dev's catcher, checked from the keyboard.
 		chromedp.Click(chromedp.CSS(`header nav a[href="/settings/smtp"]`)),
@@ -140,6 +150,7 @@ func TestBrowserAdminChecksSendingSetupAddsWebhookAndScoring(t *testing.T) {
 	}
 
 	checks := []struct{ what, got, want string }{
+		{"queue monitor reached from the navigation", monitorURL, base + "/monitoring/"},
 		{"SMTP page names the catcher", catcherNote, "funnel dev catcher"},
 		{"SMTP check result", check, "OK: connected"},
 		{"SMTP check shows the greeting", check, "ESMTP"},

@@ -11,7 +11,10 @@
       h["Content-Type"] = "application/json";
       payload = JSON.stringify(body);
     }
-    const res = await fetch(url, { method, headers: h, body: payload, credentials: "same-origin" });
+    // No HTTP cache: pages poll live state (a campaign's progress) at URLs
+    // whose ETag names only the resource's version, so a revalidated
+    // answer would be the first one read.
+    const res = await fetch(url, { method, headers: h, body: payload, credentials: "same-origin", cache: "no-store" });
     let data = null;
     if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
     return { status: res.status, ok: res.ok, data, headers: res.headers };
@@ -195,31 +198,70 @@
     });
   }
 
-  // Live campaign progress.
-  const live = document.querySelector("[data-campaign-live]");
-  if (live) {
-    const id = live.dataset.campaignLive;
-    const tick = async () => {
-      const r = await api("GET", "/api/v1/campaigns/" + id);
-      if (!r.ok) return;
-      const p = r.data.progress || {}, c = p.counts || {};
-      live.querySelectorAll("[data-count]").forEach(el => {
-        const k = el.dataset.count; el.textContent = k === "audience" ? (p.audience || 0) : (c[k] || 0);
-      });
-      const bar = document.getElementById("sent-bar"); bar.max = p.audience || 1; bar.value = c.sent || 0;
-      const st = document.getElementById("status"); st.textContent = r.data.status; st.className = "badge " + r.data.status;
-      // The status decides which controls apply.
-      document.querySelectorAll("[data-when]").forEach(el => {
-        const on = el.dataset.when.split(" ").includes(r.data.status);
-        if (el.tagName === "FORM") el.querySelectorAll("button").forEach(b => { b.disabled = !on; });
-        else el.hidden = !on;
-      });
-      clearTimeout(timer);
-      if (["scheduled", "sending", "paused"].includes(r.data.status)) timer = setTimeout(tick, 1000);
-    };
-    let timer = setTimeout(tick, 1000);
-    document.addEventListener("funnel:refresh", tick);
+  // zonedTime writes an RFC 3339 time as the pages do (timeLayout in
+  // ui.go: "2006-01-02 15:04" and the zone's abbreviation) in the IANA
+  // zone given, or "—" for none.
+  function zonedTime(iso, zone) {
+    if (!iso) return "—";
+    let f;
+    try {
+      f = new Intl.DateTimeFormat("en-US", { timeZone: zone || "UTC", year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+    } catch (e) { return new Date(iso).toLocaleString(); }
+    const t = {}; f.formatToParts(new Date(iso)).forEach(x => { t[x.type] = x.value; });
+    return t.year + "-" + t.month + "-" + t.day + " " + t.hour + ":" + t.minute + " " + t.timeZoneName;
   }
+
+  // rateText writes messages per second as the campaign page does
+  // (rateText in ui.go).
+  function rateText(r) {
+    return (r > 0 && r < 1 ? String(Number(r.toPrecision(2))) : r.toFixed(1)) + " messages/s";
+  }
+
+  // liveCampaign keeps the progress of the campaign that el names
+  // (data-campaign-live, polled every data-every ms) current inside el:
+  // [data-count] (a delivery status, or "audience"), progress[data-sent-bar],
+  // the [data-live-status] badge, [data-rate], time[data-eta] and
+  // time[data-send-at] (in their data-zone), and the controls that apply
+  // to the status ([data-when]).
+  // It polls while the campaign may still change; it returns a function
+  // that polls at once, for after a control was used.
+  function liveCampaign(el) {
+    const id = el.dataset.campaignLive, every = parseInt(el.dataset.every, 10) || 1000;
+    const all = sel => el.querySelectorAll(sel);
+    let timer = null;
+    const tick = async () => {
+      let r;
+      try { r = await api("GET", "/api/v1/campaigns/" + id); } catch (e) { r = { status: 0 }; }
+      clearTimeout(timer);
+      // A busy server or a dropped connection is asked again later; a
+      // campaign that is gone or forbidden is not.
+      if (!r.ok) { if (r.status === 0 || r.status >= 500) timer = setTimeout(tick, every * 3); return; }
+      const status = r.data.status, p = r.data.progress || {}, c = p.counts || {};
+      all("[data-count]").forEach(e => {
+        const k = e.dataset.count; e.textContent = k === "audience" ? (p.audience || 0) : (c[k] || 0);
+      });
+      all("progress[data-sent-bar]").forEach(b => { b.max = p.audience || 1; b.value = c.sent || 0; });
+      all("[data-live-status]").forEach(b => { b.textContent = status; b.className = "badge " + status; });
+      all("[data-rate]").forEach(e => { e.textContent = rateText(p.rate || 0); });
+      all("time[data-eta]").forEach(e => { e.dateTime = p.eta || ""; e.textContent = zonedTime(p.eta, e.dataset.zone); });
+      all("time[data-send-at]").forEach(e => {
+        if (Date.parse(e.dateTime) !== Date.parse(r.data.send_at)) { e.dateTime = r.data.send_at || ""; e.textContent = zonedTime(r.data.send_at, e.dataset.zone); }
+      });
+      all("[data-when]").forEach(e => {
+        const on = e.dataset.when.split(" ").includes(status);
+        if (e.tagName === "FORM") e.querySelectorAll("button").forEach(b => { b.disabled = !on; });
+        else e.hidden = !on;
+      });
+      if (["scheduled", "sending", "paused"].includes(status)) timer = setTimeout(tick, every);
+    };
+    timer = setTimeout(tick, every);
+    return tick;
+  }
+  // The campaign page and each campaign in progress on the dashboard.
+  document.querySelectorAll("[data-campaign-live]").forEach(el => {
+    document.addEventListener("funnel:refresh", liveCampaign(el));
+  });
 
   // Times in the viewer's zone.
   document.querySelectorAll("time.local[datetime]").forEach(t => {
