@@ -270,6 +270,9 @@ func TestMigrateThenServeStarts(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
+	// Everything funnel work needs, so that only the flag under test is wrong.
+	workEnv := map[string]string{"FUNNEL_DATABASE_URL": "sqlite:x.db", "FUNNEL_REDIS_URL": "redis://h:6379",
+		"FUNNEL_SMTP_URL": "smtp://h:25?tls=none", "FUNNEL_PUBLIC_URL": "https://t.example.com", "FUNNEL_SECRET": strings.Repeat("k", 40)}
 	tests := []struct {
 		args []string
 		env  map[string]string
@@ -282,6 +285,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			[]string{"FUNNEL_LOG_LEVEL: \"loud\" is not"}},
 		{[]string{"work", "-score-delay", "soon"}, map[string]string{"FUNNEL_DATABASE_URL": "sqlite:x.db", "FUNNEL_REDIS_URL": "redis://h:6379"},
 			[]string{"FUNNEL_SCORE_DELAY: \"soon\" is not a duration"}},
+		{[]string{"work", "-retry-base", "0"}, workEnv, []string{"-retry-base: 0s is not"}},
+		{[]string{"work", "-reconcile-every", "-1s"}, workEnv, []string{"-reconcile-every: -1s is not a positive duration"}},
+		{[]string{"work", "-batch-size", "0"}, workEnv, []string{"-batch-size: 0 is less than 1"}},
+		{[]string{"work", "-concurrency", "0"}, workEnv, []string{"-concurrency: 0 is less than 1"}},
 		{[]string{"migrate"}, map[string]string{"FUNNEL_DATABASE_URL": "sqlite::memory:"}, []string{"FUNNEL_DATABASE_URL: must name a database file"}},
 		{[]string{"import"}, nil, []string{"expected one CSV file"}},
 		{[]string{"nosuch"}, nil, []string{`unknown command "nosuch"`}},
