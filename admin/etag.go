@@ -30,9 +30,16 @@ func etag(kind string, id int64, updated time.Time) string {
 	return fmt.Sprintf(`"%s-%d-%d"`, kind, id, updated.UnixNano())
 }
 
+// liveKinds are the resources whose answer carries more than their
+// version: a campaign's includes its progress, which changes while the
+// campaign sends without a new version. Their ETag serves If-Match only;
+// a GET is never answered 304, and caches must ask again every time.
+var liveKinds = map[string]bool{"campaigns": true}
+
 // withETag sets the ETag of a 200 answer from the "id" and "updated_at"
-// fields of its JSON body, and answers 304 to a matching If-None-Match.
-// kind names the resource as its ETag does ("templates").
+// fields of its JSON body, and answers 304 to a matching If-None-Match
+// (except for liveKinds). kind names the resource as its ETag does
+// ("templates").
 func (a *API) withETag(kind string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec := &bufferedWriter{header: http.Header{}, status: http.StatusOK}
@@ -44,7 +51,9 @@ func (a *API) withETag(kind string, h http.HandlerFunc) http.HandlerFunc {
 		if rec.status == http.StatusOK && json.Unmarshal(rec.body.Bytes(), &v) == nil && v.ID != 0 {
 			tag := etag(kind, v.ID, v.UpdatedAt)
 			rec.header.Set("ETag", tag)
-			if r.Header.Get("If-None-Match") == tag {
+			if liveKinds[kind] {
+				rec.header.Set("Cache-Control", "no-cache")
+			} else if r.Header.Get("If-None-Match") == tag {
 				copyHeader(w.Header(), rec.header)
 				w.WriteHeader(http.StatusNotModified)
 				return
