@@ -288,14 +288,9 @@ func (a *API) checkSMTPPool(pool string) error {
 	if pool == "" || len(a.sending.SMTP) == 0 {
 		return nil
 	}
-	var pools []string
-	for _, s := range a.sending.SMTP {
-		if s.Pool == pool {
-			return nil
-		}
-		if s.Pool != "" && !slices.Contains(pools, s.Pool) {
-			pools = append(pools, s.Pool)
-		}
+	pools := a.sending.pools()
+	if slices.Contains(pools, pool) {
+		return nil
 	}
 	known := "no server has a pool= parameter in FUNNEL_SMTP_URL"
 	if len(pools) > 0 {

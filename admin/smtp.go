@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,6 +30,17 @@ type Sending struct {
 	// BounceDomain is the domain of the VERP envelope senders, which SPF
 	// is checked against.
 	BounceDomain string
+}
+
+// pools lists the pools the servers are in, in order, without repeats.
+func (s Sending) pools() []string {
+	var out []string
+	for _, srv := range s.SMTP {
+		if srv.Pool != "" && !slices.Contains(out, srv.Pool) {
+			out = append(out, srv.Pool)
+		}
+	}
+	return out
 }
 
 // SMTPServer is one SMTP server mail is sent through: everything its URL

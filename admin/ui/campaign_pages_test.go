@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/funnel-email/funnel/admin"
 	"github.com/funnel-email/funnel/campaign"
 	"github.com/funnel-email/funnel/store"
 	"github.com/funnel-email/funnel/store/storetest"
@@ -231,7 +233,8 @@ func TestCampaignPageShowsEveryDeliveryStateTheRateAndTheSettings(t *testing.T) 
 			`<dt>Deferred</dt><dd data-count="deferred">0</dd>`, `<dt>Skipped</dt><dd data-count="skipped">0</dd>`,
 			`<dt>Uncertain</dt><dd data-count="uncertain">0</dd>`, `<dd data-rate>0.017 messages/s</dd>`,
 			`<dt>Segments</dt><dd>A people</dd>`, `<dt>Excluding</dt><dd>Only a3</dd>`,
-			`<dt>Reply-To</dt><dd>hello@example.com</dd>`, `<dt>Rate limit</dt><dd>2.5 messages/s</dd>`)
+			`<dt>Reply-To</dt><dd>hello@example.com</dd>`, `<dt>Rate limit</dt><dd>2.5 messages/s</dd>`,
+			`<dt>SMTP servers</dt><dd>every server</dd>`)
 		eta := regexp.MustCompile(`<time data-eta data-zone="UTC" datetime="([^"]+)">([^<]+)</time>`).FindStringSubmatch(page)
 		if eta == nil {
 			t.Fatal("no ETA on the page")
@@ -261,5 +264,32 @@ func TestNewCampaignFormOffersExclusionsReplyToAndRate(t *testing.T) {
 			`data-error-for="exclude_segment_ids"`,
 			`<label for="reply_to">Reply-To`, `<input id="reply_to" name="reply_to" type="email" value="hello@example.com">`, `data-error-for="reply_to"`,
 			`<label for="rate">Rate limit`, `<input id="rate" name="rate" type="number" step="any"`, `data-number`, `id="rate-error" data-error-for="rate"`)
+		if strings.Contains(page, `name="smtp_pool"`) {
+			t.Error("the form offers SMTP pools when no server is in one")
+		}
+	})
+}
+
+// With SMTP servers in pools, the new-campaign form offers them, and the
+// campaign page says which one a campaign goes through.
+func TestCampaignFormsOfferTheSMTPPools(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		sending := admin.Sending{
+			SMTP: []admin.SMTPServer{
+				{Host: "a.example", Port: 25, Weight: 1, Pool: "bulk"},
+				{Host: "b.example", Port: 25, Weight: 1, Pool: "transactional"},
+				{Host: "c.example", Port: 25, Weight: 1, Pool: "bulk"},
+			},
+			CheckSMTP: func(context.Context, int) admin.SMTPCheck { return admin.SMTPCheck{} },
+		}
+		s := &campaignSite{site: newSiteWith(t, db, nil, admin.Config{Sending: sending})}
+		page := s.page(t, campaign.RoleMarketer, "/campaigns/new")
+		mustContain(t, "the new-campaign form", page,
+			`<label for="smtp_pool">SMTP servers</label>`, `<select id="smtp_pool" name="smtp_pool"`,
+			`<option value="">Every server</option>`, `<option value="bulk">Pool bulk</option>`,
+			`<option value="transactional">Pool transactional</option>`, `data-error-for="smtp_pool"`)
+		if n := strings.Count(page, `<option value="bulk">`); n != 1 {
+			t.Errorf("pool bulk offered %d times, want once", n)
+		}
 	})
 }

@@ -310,7 +310,7 @@ func (p *Pages) NewCampaign(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "campaign_new", "New campaign", "campaigns", map[string]any{"Templates": ts, "Segments": ss, "Sender": sender})
+	p.render(w, r, http.StatusOK, "campaign_new", "New campaign", "campaigns", map[string]any{"Templates": ts, "Segments": ss, "Sender": sender, "Pools": p.pools})
 }
 
 // Campaign shows a campaign: its controls, live progress and report.

@@ -25,7 +25,15 @@ type site struct {
 // time zone (UTC otherwise).
 func newSite(t *testing.T, db *store.DB, zones map[campaign.Role]string) *site {
 	t.Helper()
-	api := admin.New(admin.Config{DB: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UploadDir: t.TempDir()})
+	return newSiteWith(t, db, zones, admin.Config{})
+}
+
+// newSiteWith is newSite over cfg (its DB, Logger and UploadDir are set
+// here).
+func newSiteWith(t *testing.T, db *store.DB, zones map[campaign.Role]string, cfg admin.Config) *site {
+	t.Helper()
+	cfg.DB, cfg.Logger, cfg.UploadDir = db, slog.New(slog.NewTextHandler(io.Discard, nil)), t.TempDir()
+	api := admin.New(cfg)
 	s := &site{db: db, srv: httptest.NewServer(api), users: map[campaign.Role]*campaign.User{}}
 	t.Cleanup(func() { s.srv.Close(); api.Close() })
 	for _, r := range []campaign.Role{campaign.RoleAdmin, campaign.RoleMarketer, campaign.RoleSales} {

@@ -101,6 +101,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Caught lists caught messages; nil hides the outbox pages.
 	Caught func() []Message
+	// SMTPPools are the pools of the configured SMTP servers (their pool=
+	// URL parameter), which a campaign can be sent through.
+	SMTPPools []string
 }
 
 // Pages renders the UI's pages.
@@ -108,6 +111,7 @@ type Pages struct {
 	db     *store.DB
 	log    *slog.Logger
 	caught func() []Message
+	pools  []string
 	// pages are the parsed pages; they are never executed, only cloned
 	// into zoned, one clone per page and time zone that formats times in
 	// that zone (html/template cannot clone an executed template).
@@ -196,7 +200,7 @@ func New(cfg Config) *Pages {
 			return fmt.Sprintf(`"%s-%d-%d"`, kind, id, t.UnixNano())
 		},
 	})
-	p := &Pages{db: cfg.DB, log: cfg.Logger, caught: cfg.Caught, pages: map[string]*template.Template{}, zoned: map[string]*template.Template{}}
+	p := &Pages{db: cfg.DB, log: cfg.Logger, caught: cfg.Caught, pools: cfg.SMTPPools, pages: map[string]*template.Template{}, zoned: map[string]*template.Template{}}
 	names, _ := fs.Glob(files, "templates/*.html")
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
