@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
 )
 
 // The campaign routes only write the database. Workers learn of a
@@ -120,7 +120,7 @@ func (a *API) writeCampaign(w http.ResponseWriter, r *http.Request, status int, 
 
 func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	after, limit, err := pageQuery(q)
+	p, err := sortedPage(q, store.CampaignSorts)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -129,14 +129,14 @@ func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("status"); s != "" {
 		statuses = append(statuses, campaign.Status(s))
 	}
-	cs, err := a.db.ListCampaigns(r.Context(), after, limit, statuses...)
+	cs, err := a.db.ListCampaignsPage(r.Context(), p, statuses...)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	page := map[string]any{"campaigns": cs}
-	if len(cs) == limit {
-		page["next_cursor"] = strconv.FormatInt(cs[len(cs)-1].ID, 10)
+	if len(cs) == p.Limit {
+		page["next_cursor"] = nextCursor(store.CampaignSorts, p.Sort, cs[len(cs)-1])
 	}
 	writeJSON(w, http.StatusOK, page)
 }
@@ -254,13 +254,9 @@ func (a *API) duplicateCampaign(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
-	var after int64
-	var limit int
+	var p store.Page
 	if err == nil {
-		after, err = queryInt(r.URL.Query().Get("cursor"), "cursor", 0)
-	}
-	if err == nil {
-		limit, err = queryLimit(r.URL.Query().Get("limit"))
+		p, err = sortedPage(r.URL.Query(), store.DeliverySorts)
 	}
 	if err == nil {
 		_, err = a.db.FindCampaign(r.Context(), id)
@@ -269,14 +265,14 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	ds, err := a.db.ListDeliveries(r.Context(), id, after, limit)
+	ds, err := a.db.ListDeliveriesPage(r.Context(), id, p)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	page := map[string]any{"deliveries": ds}
-	if len(ds) == limit {
-		page["next_cursor"] = strconv.FormatInt(ds[len(ds)-1].ID, 10)
+	if len(ds) == p.Limit {
+		page["next_cursor"] = nextCursor(store.DeliverySorts, p.Sort, ds[len(ds)-1])
 	}
 	writeJSON(w, http.StatusOK, page)
 }

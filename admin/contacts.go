@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
 )
 
 // contactInput is the body of POST /api/v1/contacts.
@@ -64,12 +65,12 @@ type contactPage struct {
 	NextCursor string              `json:"next_cursor,omitempty"`
 }
 
-// listContacts answers GET /api/v1/contacts?email_prefix=&tag=&status=&cursor=&limit=.
+// listContacts answers GET /api/v1/contacts?email_prefix=&tag=&status=&sort=&cursor=&limit=.
 func (a *API) listContacts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := campaign.ContactFilter{EmailPrefix: q.Get("email_prefix"), Tag: q.Get("tag"), Status: campaign.ContactStatus(q.Get("status"))}
-	var err error
-	f.After, f.Limit, err = pageQuery(q)
+	p, err := sortedPage(q, store.ContactSorts)
+	f.Sort, f.After, f.AfterValue, f.Limit = p.Sort, p.After, p.AfterValue, p.Limit
 	if err == nil && f.Status != "" && !f.Status.Valid() {
 		err = campaign.Invalid("invalid query", campaign.FieldError{Field: "status", Message: "must be one of active, unsubscribed, bounced, complained"})
 	}
@@ -84,7 +85,7 @@ func (a *API) listContacts(w http.ResponseWriter, r *http.Request) {
 	}
 	page := contactPage{Contacts: cs}
 	if len(cs) == f.Limit {
-		page.NextCursor = strconv.FormatInt(cs[len(cs)-1].ID, 10)
+		page.NextCursor = nextCursor(store.ContactSorts, f.Sort, cs[len(cs)-1])
 	}
 	writeJSON(w, http.StatusOK, page)
 }

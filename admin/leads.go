@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
 )
 
 // salesOnly may update leads (admin always may): marketers read them.
@@ -46,8 +47,9 @@ type leadPage struct {
 	NextCursor string           `json:"next_cursor,omitempty"`
 }
 
-// leadFilter reads ?status=&owner=&min_score=&since=&campaign=&cursor=&limit=.
-// The cursor is "score:id" of the last lead of the previous page.
+// leadFilter reads ?status=&owner=&min_score=&since=&campaign=&sort=&cursor=&limit=.
+// In the default sort (-score) the cursor is "score:id" of the last lead
+// of the previous page; in another it is opaque (listCursor).
 func leadFilter(r *http.Request, maxLimit int) (campaign.LeadFilter, error) {
 	q := r.URL.Query()
 	f := campaign.LeadFilter{Status: campaign.LeadStatus(q.Get("status"))}
@@ -70,19 +72,53 @@ func leadFilter(r *http.Request, maxLimit int) (campaign.LeadFilter, error) {
 	if f.Since, err = queryTime(q.Get("since"), "since"); err != nil {
 		return f, err
 	}
-	if c := q.Get("cursor"); c != "" {
-		s, id, ok := strings.Cut(c, ":")
-		score, err1 := strconv.ParseFloat(s, 64)
-		after, err2 := strconv.ParseInt(id, 10, 64)
-		if !ok || err1 != nil || err2 != nil {
-			return f, bad("cursor", "is not a next_cursor this API gave")
-		}
-		f.AfterScore, f.AfterID = &score, after
+	if f.Sort, err = sortQuery(q, store.LeadSorts); err != nil {
+		return f, err
+	}
+	if f.AfterScore, f.AfterID, err = parseLeadCursor(q.Get("cursor"), f.Sort); err != nil {
+		return f, err
 	}
 	if maxLimit > 0 {
 		f.Limit, err = queryLimit(q.Get("limit"))
 	}
 	return f, err
+}
+
+// parseLeadCursor reads the cursor of a page of leads in sort: "score:id"
+// in the default sort, as before lists could be sorted; opaque in another.
+func parseLeadCursor(raw string, sort campaign.Sort) (afterScore *float64, afterID int64, err error) {
+	if raw == "" {
+		return nil, 0, nil
+	}
+	s, id, ok := strings.Cut(raw, ":")
+	score, err1 := strconv.ParseFloat(s, 64)
+	after, err2 := strconv.ParseInt(id, 10, 64)
+	isDefault := ok && err1 == nil && err2 == nil
+	switch def := store.LeadSorts.Default; {
+	case sort == def && isDefault:
+		return &score, after, nil
+	case sort == def:
+		if made, ok := decodeCursor(raw); ok {
+			return nil, 0, cursorSortError(made.Sort, sort)
+		}
+		return nil, 0, campaign.Invalid("invalid query", campaign.FieldError{Field: "cursor", Message: "is not a next_cursor this API gave"})
+	case isDefault:
+		return nil, 0, cursorSortError(def.String(), sort)
+	}
+	afterID, value, err := pageCursor(raw, sort, store.LeadSorts.Default)
+	if score, ok := value.(float64); ok {
+		afterScore = &score
+	}
+	return afterScore, afterID, err
+}
+
+// leadCursor is the next_cursor of a full page of leads in sort that ends
+// with l.
+func leadCursor(sort campaign.Sort, l *campaign.Lead) string {
+	if sort != store.LeadSorts.Default {
+		return nextCursor(store.LeadSorts, sort, l)
+	}
+	return strconv.FormatFloat(l.Score, 'g', -1, 64) + ":" + strconv.FormatInt(l.ID, 10)
 }
 
 func queryFloat(raw, name string) (float64, error) {
@@ -109,7 +145,8 @@ func queryTime(raw, name string) (time.Time, error) {
 	return time.Time{}, campaign.Invalid("invalid query", campaign.FieldError{Field: name, Message: fmt.Sprintf("%q is not an RFC 3339 time or a YYYY-MM-DD date", raw)})
 }
 
-// listLeads answers GET /api/v1/leads, highest score first.
+// listLeads answers GET /api/v1/leads, highest score first unless sorted
+// otherwise.
 func (a *API) listLeads(w http.ResponseWriter, r *http.Request) {
 	f, err := leadFilter(r, maxPageSize)
 	if err != nil {
@@ -123,14 +160,13 @@ func (a *API) listLeads(w http.ResponseWriter, r *http.Request) {
 	}
 	page := leadPage{Leads: ls}
 	if len(ls) == f.Limit {
-		last := ls[len(ls)-1]
-		page.NextCursor = strconv.FormatFloat(last.Score, 'g', -1, 64) + ":" + strconv.FormatInt(last.ID, 10)
+		page.NextCursor = leadCursor(f.Sort, ls[len(ls)-1])
 	}
 	writeJSON(w, http.StatusOK, page)
 }
 
 // leadsCSV answers GET /api/v1/leads.csv with every lead the filters
-// select (no paging), highest score first.
+// select (no paging), highest score first unless sorted otherwise.
 func (a *API) leadsCSV(w http.ResponseWriter, r *http.Request) {
 	f, err := leadFilter(r, 0)
 	if err != nil {
@@ -223,7 +259,7 @@ type engagedPage struct {
 }
 
 // listEngaged answers GET /api/v1/engaged (JSON, or CSV for .csv or
-// Accept: text/csv) with ?campaign=&since=&min_score=&cursor=&limit=.
+// Accept: text/csv) with ?campaign=&since=&min_score=&sort=&cursor=&limit=.
 // CSV holds every matching contact.
 func (a *API) listEngaged(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -237,7 +273,9 @@ func (a *API) listEngaged(w http.ResponseWriter, r *http.Request) {
 		f.MinScore, err = queryFloat(q.Get("min_score"), "min_score")
 	}
 	if err == nil {
-		f.AfterID, f.Limit, err = pageQuery(q)
+		var p store.Page
+		p, err = sortedPage(q, store.EngagedSorts)
+		f.Sort, f.AfterID, f.Limit = p.Sort, p.After, p.Limit
 	}
 	if err != nil {
 		a.writeError(w, r, err)
@@ -254,7 +292,7 @@ func (a *API) listEngaged(w http.ResponseWriter, r *http.Request) {
 	}
 	page := engagedPage{Contacts: cs}
 	if len(cs) == f.Limit {
-		page.NextCursor = strconv.FormatInt(cs[len(cs)-1].ContactID, 10)
+		page.NextCursor = nextCursor(store.EngagedSorts, f.Sort, cs[len(cs)-1])
 	}
 	writeJSON(w, http.StatusOK, page)
 }
@@ -285,7 +323,7 @@ func (a *API) engagedCSV(w http.ResponseWriter, r *http.Request, f campaign.Enga
 var (
 	leadParams = []param{{"status", "string", "new, contacted, accepted, rejected, won or lost"}, {"owner", "integer", "owner's user ID"},
 		{"min_score", "number", "leads whose contact's score is at least this"}, {"since", "string", "created at or after (RFC 3339 or YYYY-MM-DD)"},
-		{"campaign", "integer", "leads the campaign produced"}, {"cursor", "string", "the next_cursor of the previous page"}, limitParam}
+		{"campaign", "integer", "leads the campaign produced"}, cursorParam, limitParam}
 	engagedParams = []param{{"campaign", "integer", "engaged with this campaign"}, {"since", "string", "engaged at or after (RFC 3339 or YYYY-MM-DD)"},
 		{"min_score", "number", "contacts whose score is at least this"}, cursorParam, limitParam}
 )

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/funnel-email/funnel/store"
 )
 
 // The OpenAPI 3.1 document is built from the route table (what exists:
@@ -37,6 +39,8 @@ type opDoc struct {
 	OutType string
 	// Query lists the query parameters.
 	Query []param
+	// Sort lists the values of the sort parameter of a list route.
+	Sort sortDoc
 	// Errors lists the error statuses beyond those every route has
 	// (401, 403) and those derived (404 for {id}, 422 for a body).
 	Errors []int
@@ -45,6 +49,17 @@ type opDoc struct {
 // param is a query parameter.
 type param struct {
 	Name, Type, Description string
+}
+
+// sortDoc describes the sort parameter of a list route: the accepted
+// values and the default.
+type sortDoc struct {
+	Keys    []string
+	Default string
+}
+
+func sortsDoc[T any](s store.Sorts[T]) sortDoc {
+	return sortDoc{Keys: s.Names(), Default: s.Default.String()}
 }
 
 var pathParamRe = regexp.MustCompile(`\{([a-zA-Z_]+)(\.\.\.)?\}`)
@@ -77,8 +92,9 @@ func (a *API) openAPIDocument() map[string]any {
 				"Authenticate with `Authorization: Bearer <token>` (tokens: POST /api/v1/tokens, or `funnel dev`'s bootstrap token) " +
 				"or a browser session (then send the session's CSRF token in `X-CSRF-Token` on writes).\n\n" +
 				"Errors always have the shape `{\"error\": {\"code\", \"message\", \"details\"}}`; details name the field and, for templates " +
-				"and rule text, the line and column.\n\nLists are keyset-paginated: pass the answer's `next_cursor` as `cursor`; " +
-				"`limit` is 1 to 500 (default 50).\n\nTemplates, segments and campaigns answer an `ETag`; send it as `If-Match` with PATCH " +
+				"and rule text, the line and column.\n\nLists are keyset-paginated: pass the answer's `next_cursor` as `cursor` with the same " +
+				"filters and `sort`; `limit` is 1 to 500 (default 50). `sort` takes one of the keys a list documents, `-` first for descending " +
+				"(`sort=-id` is newest first); rows with equal keys go by ID.\n\nTemplates, segments and campaigns answer an `ETag`; send it as `If-Match` with PATCH " +
 				"to get 412 instead of overwriting someone else's change (without If-Match the last write wins).",
 		},
 		"servers": []any{map[string]any{"url": "/"}},
@@ -119,6 +135,12 @@ func (g *schemaGen) operation(rt route, doc opDoc) map[string]any {
 	for _, q := range doc.Query {
 		params = append(params, map[string]any{"name": q.Name, "in": "query", "description": q.Description, "schema": map[string]any{"type": q.Type}})
 	}
+	if s := doc.Sort; s.Keys != nil {
+		params = append(params, map[string]any{"name": "sort", "in": "query",
+			"description": "the order: " + strings.Join(s.Keys, ", ") + " (default " + s.Default + "); a leading - is descending, and rows with equal keys go by ID. " +
+				"Another value is 422; a cursor works only with the sort it came from.",
+			"schema": map[string]any{"type": "string", "enum": s.Keys, "default": s.Default}})
+	}
 	if rt.Method == "PATCH" && (strings.HasPrefix(rt.Pattern, "/api/v1/templates/") || strings.HasPrefix(rt.Pattern, "/api/v1/segments/") || strings.HasPrefix(rt.Pattern, "/api/v1/campaigns/")) {
 		params = append(params, map[string]any{"name": "If-Match", "in": "header", "description": "the ETag of the version being changed; 412 when it is no longer current", "schema": map[string]any{"type": "string"}})
 		doc.Errors = append(doc.Errors, http.StatusPreconditionFailed)
@@ -133,8 +155,11 @@ func (g *schemaGen) operation(rt route, doc opDoc) map[string]any {
 	if strings.Contains(rt.Pattern, "{") {
 		errs[404] = true
 	}
-	if len(doc.Query) > 0 {
+	if len(doc.Query) > 0 || doc.Sort.Keys != nil {
 		errs[400] = true // a parameter that is not of its type, or holds a NUL
+	}
+	if doc.Sort.Keys != nil {
+		errs[422] = true // a sort the list does not have, or a cursor of another sort
 	}
 	switch {
 	case doc.BodyType != "":

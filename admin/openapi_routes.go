@@ -51,7 +51,7 @@ type (
 
 // List parameters shared by the keyset-paginated routes.
 var (
-	cursorParam = param{"cursor", "integer", "the next_cursor of the previous page"}
+	cursorParam = param{"cursor", "string", "the next_cursor of the previous page (opaque; with the same sort)"}
 	limitParam  = param{"limit", "integer", "page size, 1 to 500 (default 50)"}
 )
 
@@ -62,7 +62,7 @@ var (
 var apiDocs = map[string]opDoc{
 	"GET /api/v1/contacts": {Summary: "List contacts", Out: contactPage{},
 		Query: []param{{"email_prefix", "string", "contacts whose email starts with this"}, {"tag", "string", "contacts with this tag"},
-			{"status", "string", "active, unsubscribed, bounced or complained"}, cursorParam, limitParam}},
+			{"status", "string", "active, unsubscribed, bounced or complained"}, cursorParam, limitParam}, Sort: sortsDoc(store.ContactSorts)},
 	"POST /api/v1/contacts":        {Summary: "Create a contact", Body: contactInput{}, Status: 201, Out: campaign.Contact{}, Errors: []int{409}},
 	"GET /api/v1/contacts/{id}":    {Summary: "Get a contact", Out: campaign.Contact{}},
 	"PATCH /api/v1/contacts/{id}":  {Summary: "Update a contact", Description: "Absent fields are kept; attributes merge key by key and a null removes a key.", Body: campaign.ContactPatch{}, Out: campaign.Contact{}, Errors: []int{409}},
@@ -72,7 +72,7 @@ var apiDocs = map[string]opDoc{
 		Description: "Upload a CSV (multipart field `file`, or the raw text/csv body). The header is checked at once; rows are imported in the background. Poll GET /api/v1/imports/{id}."},
 	"GET /api/v1/imports/{id}": {Summary: "Get an import's progress and row errors", Out: store.Import{}},
 
-	"GET /api/v1/segments":          {Summary: "List segments", Out: segmentList{}, Query: []param{cursorParam, limitParam}},
+	"GET /api/v1/segments":          {Summary: "List segments", Out: segmentList{}, Query: []param{cursorParam, limitParam}, Sort: sortsDoc(store.SegmentSorts)},
 	"POST /api/v1/segments":         {Summary: "Create a segment", Body: segmentInput{}, Status: 201, Out: segmentOutput{}, Errors: []int{409}},
 	"POST /api/v1/segments/preview": {Summary: "Count and sample the contacts a rule selects", Body: segmentPreviewInput{}, Out: previewOutput{}},
 	"GET /api/v1/segments/{id}":     {Summary: "Get a segment", Out: segmentOutput{}},
@@ -81,10 +81,10 @@ var apiDocs = map[string]opDoc{
 	"POST /api/v1/segments/parse": {Summary: "Check a rule and give it both as a tree and as text", Body: segmentPreviewInput{}, Out: parseOutput{},
 		Description: "Takes the bodies of the preview route and answers the rule in both forms (the text canonical), so that an editor can switch between them. The rule is checked as preview and save check it; nothing is counted. A text error names its line and column, a tree error its JSON path."},
 	"GET /api/v1/segments/{id}/contacts": {Summary: "List the contacts a segment selects now", Out: contactPage{},
-		Query: []param{cursorParam, limitParam}},
+		Query: []param{cursorParam, limitParam}, Sort: sortsDoc(store.ContactSorts)},
 	"POST /api/v1/attributes/{key}/index": {Summary: "Index a contact attribute that segments filter on", Out: attributeIndex{}, Errors: []int{422}},
 
-	"GET /api/v1/templates":               {Summary: "List templates", Out: templatePage{}, Query: []param{cursorParam, limitParam}},
+	"GET /api/v1/templates":               {Summary: "List templates", Out: templatePage{}, Query: []param{cursorParam, limitParam}, Sort: sortsDoc(store.TemplateSorts)},
 	"POST /api/v1/templates":              {Summary: "Create a template", Description: "Parse errors come back as details with line and column.", Body: templateInput{}, Status: 201, Out: campaign.Template{}},
 	"GET /api/v1/templates/{id}":          {Summary: "Get a template", Out: campaign.Template{}},
 	"PATCH /api/v1/templates/{id}":        {Summary: "Update a template", Body: templatePatch{}, Out: campaign.Template{}},
@@ -93,12 +93,12 @@ var apiDocs = map[string]opDoc{
 	"POST /api/v1/templates/{id}/test":    {Summary: "Mail a test of a template to up to 10 addresses", Body: previewInput{}, Out: testSent{}},
 
 	"GET /api/v1/campaigns": {Summary: "List campaigns", Out: campaignPage{},
-		Query: []param{{"status", "string", "only campaigns in this status"}, cursorParam, limitParam}},
+		Query: []param{{"status", "string", "only campaigns in this status"}, cursorParam, limitParam}, Sort: sortsDoc(store.CampaignSorts)},
 	"POST /api/v1/campaigns":                {Summary: "Create a draft campaign", Body: campaignInput{}, Status: 201, Out: campaign.Campaign{}},
 	"GET /api/v1/campaigns/{id}":            {Summary: "Get a campaign with its progress", Out: campaignView{}},
 	"PATCH /api/v1/campaigns/{id}":          {Summary: "Update a draft campaign", Body: campaignPatch{}, Out: campaign.Campaign{}, Errors: []int{409}},
 	"DELETE /api/v1/campaigns/{id}":         {Summary: "Delete a campaign that never started", Status: 204, Errors: []int{409}},
-	"GET /api/v1/campaigns/{id}/deliveries": {Summary: "List a campaign's deliveries (the ledger)", Out: deliveryPage{}, Query: []param{cursorParam, limitParam}},
+	"GET /api/v1/campaigns/{id}/deliveries": {Summary: "List a campaign's deliveries (the ledger)", Out: deliveryPage{}, Query: []param{cursorParam, limitParam}, Sort: sortsDoc(store.DeliverySorts)},
 	"POST /api/v1/campaigns/{id}/schedule":  {Summary: "Schedule a campaign", Body: scheduleInput{}, Out: campaignView{}, Errors: []int{409}},
 	"POST /api/v1/campaigns/{id}/send":      {Summary: "Send a campaign now", Out: campaignView{}, Errors: []int{409}},
 	"POST /api/v1/campaigns/{id}/pause":     {Summary: "Pause a sending campaign", Out: campaignView{}, Errors: []int{409}},
@@ -108,9 +108,9 @@ var apiDocs = map[string]opDoc{
 	"GET /api/v1/settings/sender":           {Summary: "Get the default sender and postal address", Out: campaign.Sender{}},
 	"PUT /api/v1/settings/sender":           {Summary: "Set the default sender and postal address", Body: campaign.Sender{}, Out: campaign.Sender{}},
 	"GET /api/v1/me":                        {Summary: "Who am I", Out: meOutput{}},
-	"GET /api/v1/users":                     {Summary: "List users, enabled and disabled", Out: userList{}, Query: []param{{"role", "string", "only users with this role"}, cursorParam, limitParam}, Errors: []int{422}},
+	"GET /api/v1/users":                     {Summary: "List users, enabled and disabled", Out: userList{}, Query: []param{{"role", "string", "only users with this role"}, cursorParam, limitParam}, Sort: sortsDoc(store.UserSorts), Errors: []int{422}},
 	"POST /api/v1/users":                    {Summary: "Create a user", Body: userInput{}, Status: 201, Out: campaign.User{}, Errors: []int{409}},
-	"GET /api/v1/tokens":                    {Summary: "List API tokens (your own; an admin sees all)", Out: tokenList{}},
+	"GET /api/v1/tokens":                    {Summary: "List API tokens (your own; an admin sees all)", Out: tokenList{}, Sort: sortsDoc(store.TokenSorts)},
 	"POST /api/v1/tokens":                   {Summary: "Create an API token acting as you; the secret is shown only in this answer", Body: tokenInput{}, Status: 201, Out: tokenCreated{}},
 	"DELETE /api/v1/tokens/{id}":            {Summary: "Revoke an API token", Status: 204},
 	"GET /api/v1/openapi.json":              {Summary: "This document", OutType: "application/json"},
@@ -134,15 +134,15 @@ var apiDocs = map[string]opDoc{
 	"PUT /api/v1/scoring":             {Summary: "Save new scoring rules (a new version; absent fields take the defaults)", Body: campaign.ScoreRules{}, Out: campaign.ScoreRules{}},
 	"GET /api/v1/scoring/versions":    {Summary: "List every version of the scoring rules, newest first", Out: scoringVersions{}},
 	"GET /api/v1/contacts/{id}/score": {Summary: "Explain a contact's score: ledger rows, their total and the decay due now", Out: campaign.ScoreReport{}},
-	"GET /api/v1/leads":               {Summary: "List leads, highest score first", Out: leadPage{}, Query: leadParams},
-	"GET /api/v1/leads.csv":           {Summary: "Every lead the filters select, as CSV", OutType: "text/csv", Query: leadParams[:5]},
+	"GET /api/v1/leads":               {Summary: "List leads, highest score first", Out: leadPage{}, Query: leadParams, Sort: sortsDoc(store.LeadSorts)},
+	"GET /api/v1/leads.csv":           {Summary: "Every lead the filters select, as CSV", OutType: "text/csv", Query: leadParams[:5], Sort: sortsDoc(store.LeadSorts)},
 	"GET /api/v1/leads/{id}":          {Summary: "Get a lead with its contact, score ledger, recent human events and campaigns", Out: campaign.LeadDetail{}},
 	"PATCH /api/v1/leads/{id}": {Summary: "Change a lead's status or owner", Description: "new → contacted | accepted | rejected; contacted → accepted | rejected; accepted → won | lost | contacted. Rejecting needs a reason. An unknown status is 422, a transition not allowed from the current status 409.",
 		Body: campaign.LeadPatch{}, Out: campaign.Lead{}, Errors: []int{409}},
-	"GET /api/v1/engaged":                  {Summary: "Contacts with human opens or clicks (CSV with Accept: text/csv)", Out: engagedPage{}, Query: engagedParams},
-	"GET /api/v1/engaged.csv":              {Summary: "Contacts with human opens or clicks, as CSV", OutType: "text/csv", Query: engagedParams[:3]},
+	"GET /api/v1/engaged":                  {Summary: "Contacts with human opens or clicks (CSV with Accept: text/csv)", Out: engagedPage{}, Query: engagedParams, Sort: sortsDoc(store.EngagedSorts)},
+	"GET /api/v1/engaged.csv":              {Summary: "Contacts with human opens or clicks, as CSV", OutType: "text/csv", Query: engagedParams[:3], Sort: sortsDoc(store.EngagedSorts)},
 	"GET /api/v1/campaigns/{id}/leads":     {Summary: "Leads a campaign produced: created, accepted, rejected, won, lost", Out: campaign.LeadSummary{}},
-	"GET /api/v1/webhooks":                 {Summary: "List webhook endpoints", Out: webhookList{}},
+	"GET /api/v1/webhooks":                 {Summary: "List webhook endpoints", Out: webhookList{}, Sort: sortsDoc(store.WebhookSorts)},
 	"POST /api/v1/webhooks":                {Summary: "Create a webhook endpoint; the signing secret is shown only in this answer", Body: webhookInput{}, Status: 201, Out: campaign.Webhook{}},
 	"GET /api/v1/webhooks/{id}":            {Summary: "Get a webhook endpoint", Out: campaign.Webhook{}},
 	"PATCH /api/v1/webhooks/{id}":          {Summary: "Update a webhook endpoint", Body: campaign.WebhookPatch{}, Out: campaign.Webhook{}},

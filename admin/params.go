@@ -2,12 +2,15 @@ package admin
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
 )
 
 // Default and largest page sizes of list routes.
@@ -51,14 +54,91 @@ func queryLimit(raw string) (int, error) {
 	return int(n), nil
 }
 
-// pageQuery parses the keyset page of a list route: ?cursor= (the last ID
-// of the previous page) and ?limit=.
-func pageQuery(q url.Values) (after int64, limit int, err error) {
-	if after, err = queryInt(q.Get("cursor"), "cursor", 0); err != nil {
-		return 0, 0, err
+// sortedPage parses the keyset page of a list route whose orders are
+// sorts: ?sort=, ?cursor= (the next_cursor of the previous page) and
+// ?limit=.
+func sortedPage[T any](q url.Values, sorts store.Sorts[T]) (p store.Page, err error) {
+	if p.Sort, err = sortQuery(q, sorts); err != nil {
+		return p, err
 	}
-	limit, err = queryLimit(q.Get("limit"))
-	return after, limit, err
+	if p.After, p.AfterValue, err = pageCursor(q.Get("cursor"), p.Sort, sorts.Default); err != nil {
+		return p, err
+	}
+	p.Limit, err = queryLimit(q.Get("limit"))
+	return p, err
+}
+
+// sortQuery parses ?sort=: "key" or "-key" (descending), one of sorts;
+// without it, the list's default. Another key is EINVALID naming the
+// accepted ones.
+func sortQuery[T any](q url.Values, sorts store.Sorts[T]) (campaign.Sort, error) {
+	return sorts.Resolve(campaign.ParseSort(q.Get("sort")))
+}
+
+// listCursor is the next_cursor of a page in a sort other than the list's
+// default: where the page ended, and in which sort. It travels as the
+// URL-safe base64 of its JSON, which clients treat as opaque.
+type listCursor struct {
+	Sort  string `json:"sort"`
+	ID    int64  `json:"id"`
+	Value any    `json:"value"` // the sort key's value; null for an ID sort
+}
+
+// nextCursor is the next_cursor of a full page in sort whose last row is
+// last. In the list's default sort it is the row's ID, as it was before
+// lists could be sorted, so that clients' saved cursors keep working.
+func nextCursor[T any](sorts store.Sorts[T], sort campaign.Sort, last T) string {
+	id, value := sorts.Last(sort, last)
+	if sort == sorts.Default {
+		return strconv.FormatInt(id, 10)
+	}
+	return encodeCursor(listCursor{Sort: sort.String(), ID: id, Value: value})
+}
+
+func encodeCursor(c listCursor) string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(fmt.Sprintf("admin: encode cursor: %v", err)) // a string or a float64 always encodes
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeCursor reads an opaque cursor; false when raw is not one.
+func decodeCursor(raw string) (listCursor, bool) {
+	var c listCursor
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil || json.Unmarshal(b, &c) != nil || c.Sort == "" || c.ID <= 0 {
+		return listCursor{}, false
+	}
+	return c, true
+}
+
+// pageCursor parses ?cursor= for a page in sort: the ID of the last row
+// (the form of the default sort def) or an opaque cursor. A cursor that is
+// neither is EMALFORMED; one made for another sort is EINVALID.
+func pageCursor(raw string, sort, def campaign.Sort) (after int64, value any, err error) {
+	if raw == "" {
+		return 0, nil, nil
+	}
+	c, ok := decodeCursor(raw)
+	if id, err := strconv.ParseInt(raw, 10, 64); err == nil && id >= 0 {
+		c, ok = listCursor{Sort: def.String(), ID: id}, true
+	}
+	if !ok {
+		return 0, nil, &campaign.Error{Code: campaign.EMALFORMED, Message: "malformed query",
+			Details: []campaign.FieldError{{Field: "cursor", Message: "is not a next_cursor this API gave"}}}
+	}
+	if c.Sort != sort.String() {
+		return 0, nil, cursorSortError(c.Sort, sort)
+	}
+	return c.ID, c.Value, nil
+}
+
+// cursorSortError refuses a cursor made for the sort made in a request
+// for another sort.
+func cursorSortError(made string, sort campaign.Sort) error {
+	return campaign.Invalid("invalid query", campaign.FieldError{Field: "cursor",
+		Message: fmt.Sprintf("was made for sort=%s, not sort=%s: send it with the sort it came with, or leave it out to start from the first page", made, sort)})
 }
 
 // byPathID loads the resource that the {id} path value names.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
 )
 
 // previewTimeout bounds a preview's queries: a preview is typed
@@ -96,15 +97,15 @@ func (a *API) getSegment(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, segmentOut(s))
 }
 
-// listSegments answers GET /api/v1/segments?cursor=&limit=: segments
-// in ID order, keyset-paginated like the other lists.
+// listSegments answers GET /api/v1/segments?sort=&cursor=&limit=:
+// segments in ID order or by name, keyset-paginated like the other lists.
 func (a *API) listSegments(w http.ResponseWriter, r *http.Request) {
-	after, limit, err := pageQuery(r.URL.Query())
+	p, err := sortedPage(r.URL.Query(), store.SegmentSorts)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	ss, err := a.db.ListSegmentsAfter(r.Context(), after, limit)
+	ss, err := a.db.ListSegmentsPage(r.Context(), p)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -113,8 +114,8 @@ func (a *API) listSegments(w http.ResponseWriter, r *http.Request) {
 	for i, s := range ss {
 		page.Segments[i] = segmentOut(s)
 	}
-	if len(ss) == limit {
-		page.NextCursor = strconv.FormatInt(ss[len(ss)-1].ID, 10)
+	if len(ss) == p.Limit {
+		page.NextCursor = nextCursor(store.SegmentSorts, p.Sort, ss[len(ss)-1])
 	}
 	writeJSON(w, http.StatusOK, page)
 }
@@ -248,27 +249,27 @@ func (a *API) ruleLookup(ctx context.Context) campaign.RuleLookup {
 	}
 }
 
-// listSegmentContacts answers GET /api/v1/segments/{id}/contacts?cursor=&limit=,
-// paged like GET /api/v1/contacts.
+// listSegmentContacts answers GET /api/v1/segments/{id}/contacts?sort=&cursor=&limit=,
+// sorted and paged like GET /api/v1/contacts.
 func (a *API) listSegmentContacts(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	after, limit, err := pageQuery(r.URL.Query())
+	p, err := sortedPage(r.URL.Query(), store.ContactSorts)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	cs, err := a.db.ListSegmentContacts(r.Context(), id, after, limit)
+	cs, err := a.db.ListSegmentContactsPage(r.Context(), id, p)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	page := contactPage{Contacts: cs}
-	if len(cs) == limit {
-		page.NextCursor = strconv.FormatInt(cs[len(cs)-1].ID, 10)
+	if len(cs) == p.Limit {
+		page.NextCursor = nextCursor(store.ContactSorts, p.Sort, cs[len(cs)-1])
 	}
 	writeJSON(w, http.StatusOK, page)
 }

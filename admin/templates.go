@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
 )
 
 // Mail is what the template routes need of the template engine and the
@@ -108,19 +109,19 @@ func (a *API) updateTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
-	after, limit, err := pageQuery(r.URL.Query())
+	p, err := sortedPage(r.URL.Query(), store.TemplateSorts)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	ts, err := a.db.ListTemplates(r.Context(), after, limit)
+	ts, err := a.db.ListTemplatesPage(r.Context(), p)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	page := map[string]any{"templates": ts}
-	if len(ts) == limit {
-		page["next_cursor"] = strconv.FormatInt(ts[len(ts)-1].ID, 10)
+	if len(ts) == p.Limit {
+		page["next_cursor"] = nextCursor(store.TemplateSorts, p.Sort, ts[len(ts)-1])
 	}
 	writeJSON(w, http.StatusOK, page)
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/funnel-email/funnel/campaign"
@@ -39,8 +40,15 @@ func tokenScope(p *campaign.Principal) int64 {
 	return p.UserID
 }
 
+// listTokens answers GET /api/v1/tokens?sort=: the whole list, newest
+// first (-id) or oldest first (id).
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
+	sort, err := sortQuery(r.URL.Query(), store.TokenSorts)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	if p.Role != campaign.RoleAdmin && p.UserID == 0 {
 		writeJSON(w, http.StatusOK, tokenList{Tokens: []store.UserToken{}})
 		return
@@ -49,6 +57,9 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.writeError(w, r, err)
 		return
+	}
+	if sort != store.TokenSorts.Default {
+		slices.Reverse(ts)
 	}
 	writeJSON(w, http.StatusOK, tokenList{Tokens: ts})
 }

@@ -51,8 +51,8 @@ type userList struct {
 	NextCursor string           `json:"next_cursor,omitempty"`
 }
 
-// listUsers answers GET /api/v1/users?role=&cursor=&limit=: users,
-// enabled and disabled (see disabled_at), in ID order.
+// listUsers answers GET /api/v1/users?role=&sort=&cursor=&limit=: users,
+// enabled and disabled (see disabled_at), in ID order or by email.
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.UserFilter{Role: campaign.Role(q.Get("role"))}
@@ -61,7 +61,9 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 		err = campaign.Invalid("invalid query", campaign.FieldError{Field: "role", Message: "must be admin, marketer or sales"})
 	}
 	if err == nil {
-		f.After, f.Limit, err = pageQuery(q)
+		var p store.Page
+		p, err = sortedPage(q, store.UserSorts)
+		f.Sort, f.After, f.AfterValue, f.Limit = p.Sort, p.After, p.AfterValue, p.Limit
 	}
 	var us []*campaign.User
 	if err == nil {
@@ -73,7 +75,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	page := userList{Users: us}
 	if len(us) == f.Limit {
-		page.NextCursor = strconv.FormatInt(us[len(us)-1].ID, 10)
+		page.NextCursor = nextCursor(store.UserSorts, f.Sort, us[len(us)-1])
 	}
 	writeJSON(w, http.StatusOK, page)
 }

@@ -2,9 +2,11 @@ package admin
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/funnel-email/funnel/campaign"
+	"github.com/funnel-email/funnel/store"
 )
 
 // webhookInput is the body of POST /api/v1/webhooks. Active defaults to
@@ -43,11 +45,20 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, wh)
 }
 
+// listWebhooks answers GET /api/v1/webhooks?sort=: every endpoint, in ID
+// order (id) or its reverse (-id).
 func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	hs, err := a.db.ListWebhooks(r.Context())
+	sort, err := sortQuery(r.URL.Query(), store.WebhookSorts)
+	var hs []*campaign.Webhook
+	if err == nil {
+		hs, err = a.db.ListWebhooks(r.Context())
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
+	}
+	if sort != store.WebhookSorts.Default {
+		slices.Reverse(hs)
 	}
 	writeJSON(w, http.StatusOK, webhookList{Webhooks: hs})
 }

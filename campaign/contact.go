@@ -235,10 +235,14 @@ type ContactFilter struct {
 	EmailPrefix string
 	Tag         string
 	Status      ContactStatus
-	// After is the keyset cursor: only contacts with a greater ID are
-	// listed.
-	After int64
-	Limit int
+	// Sort is the order: by "id" (the default) or "email".
+	Sort Sort
+	// After is the keyset cursor: the ID of the last contact of the
+	// previous page (0 for the first page), and AfterValue its sort key's
+	// value when the sort is not by ID. Only contacts after it are listed.
+	After      int64
+	AfterValue any
+	Limit      int
 }
 
 // ContactPatch is a partial update; nil fields are left as they are.

@@ -148,8 +148,9 @@ func clipText(s string) string {
 }
 
 // LeadFilter selects leads. Zero fields do not filter. Leads come sorted
-// by score (highest first), then ID; After* resume after the last lead of
-// the previous page (keyset paging).
+// by Sort: "-score" (the default: highest score first, then lowest ID),
+// "score" (its reverse) or "id". After* resume after the last lead of the
+// previous page (keyset paging).
 type LeadFilter struct {
 	Status     LeadStatus
 	OwnerID    int64
@@ -157,7 +158,10 @@ type LeadFilter struct {
 	Since      time.Time // created at or after
 	CampaignID int64
 	Limit      int
-	// AfterScore and AfterID are the sort key of the last lead seen.
+	Sort       Sort
+	// AfterScore and AfterID are the sort key of the last lead seen:
+	// AfterScore (nil for the first page) with a score sort, AfterID
+	// alone (0 for the first page) with an ID sort.
 	AfterScore *float64
 	AfterID    int64
 }
@@ -194,12 +198,15 @@ type LeadSummary struct {
 	Lost       int64 `json:"lost"`
 }
 
-// EngagedFilter selects contacts with human engagement.
+// EngagedFilter selects contacts with human engagement, in contact ID
+// order (Sort "id", the default, or "-id") after AfterID (0 for the first
+// page).
 type EngagedFilter struct {
 	CampaignID int64
 	Since      time.Time
 	MinScore   float64
 	Limit      int
+	Sort       Sort
 	AfterID    int64
 }
 

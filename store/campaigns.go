@@ -135,20 +135,27 @@ func (db *DB) CampaignStatus(ctx context.Context, id int64) (campaign.Status, er
 // ListCampaigns returns campaigns in ID order after the cursor; with
 // statuses, only campaigns in one of them.
 func (db *DB) ListCampaigns(ctx context.Context, after int64, limit int, statuses ...campaign.Status) ([]*campaign.Campaign, error) {
-	if limit <= 0 || limit > MaxPageSize {
-		limit = MaxPageSize
+	return db.ListCampaignsPage(ctx, Page{After: after, Limit: limit}, statuses...)
+}
+
+// ListCampaignsPage returns a page of campaigns in the order of
+// CampaignSorts; with statuses, only campaigns in one of them. An unknown
+// sort is EINVALID. Campaigns are few, so every order is cheap.
+func (db *DB) ListCampaignsPage(ctx context.Context, p Page, statuses ...campaign.Status) ([]*campaign.Campaign, error) {
+	cond, args, order, err := CampaignSorts.keyset(p.Sort, "id", p.After, p.AfterValue)
+	if err != nil {
+		return nil, err
 	}
-	q := `SELECT ` + campaignColumns + ` FROM campaigns WHERE id > ?`
-	args := []any{after}
+	var inStatus string
 	if len(statuses) > 0 {
-		q += ` AND status IN (` + placeholders(len(statuses)) + `)`
+		inStatus = `status IN (` + placeholders(len(statuses)) + `)`
 		for _, s := range statuses {
 			args = append(args, string(s))
 		}
 	}
-	q += ` ORDER BY id LIMIT ?`
+	q := `SELECT ` + campaignColumns + ` FROM campaigns` + whereClause(cond, inStatus) + ` ORDER BY ` + order + ` LIMIT ?`
 	var rows []campaignRow
-	if err := db.SelectContext(ctx, &rows, db.rebind(q), append(args, limit)...); err != nil {
+	if err := db.SelectContext(ctx, &rows, db.rebind(q), append(args, p.limit())...); err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
 	}
 	out := make([]*campaign.Campaign, 0, len(rows))

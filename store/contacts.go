@@ -180,12 +180,14 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // MaxPageSize bounds every listing.
 const MaxPageSize = 500
 
-// ListContacts returns contacts in ID order after f.After, filtered by f.
-// The keyset cursor keeps deep pages as cheap as the first.
+// ListContacts returns contacts in f.Sort's order (ContactSorts) after
+// the keyset cursor f.After (and f.AfterValue), filtered by f. The cursor
+// keeps deep pages as cheap as the first. An unknown sort, or a cursor
+// value of another sort, is EINVALID.
 func (db *DB) ListContacts(ctx context.Context, f campaign.ContactFilter) ([]*campaign.Contact, error) {
-	q, args, ok := db.contactListQuery(f)
-	if !ok {
-		return []*campaign.Contact{}, nil
+	q, args, err := db.contactListQuery(f)
+	if err != nil || q == "" {
+		return []*campaign.Contact{}, err
 	}
 	var rows []contactRow
 	if err := db.SelectContext(ctx, &rows, q, args...); err != nil {
@@ -194,11 +196,15 @@ func (db *DB) ListContacts(ctx context.Context, f campaign.ContactFilter) ([]*ca
 	return contactsOf(rows)
 }
 
-// contactListQuery returns the statement of ListContacts for f, or false
+// contactListQuery returns the statement of ListContacts for f, or ""
 // when f can match nothing.
-func (db *DB) contactListQuery(f campaign.ContactFilter) (string, []any, bool) {
-	where := []string{"id > ?"}
-	args := []any{f.After}
+func (db *DB) contactListQuery(f campaign.ContactFilter) (string, []any, error) {
+	sort, err := ContactSorts.Resolve(f.Sort)
+	if err != nil {
+		return "", nil, err
+	}
+	var where []string
+	var args []any
 	if f.EmailPrefix != "" {
 		// '%' and '_' in the prefix are data. Postgres answers an escaped LIKE
 		// from the unique index on email, which is in byte order (COLLATE
@@ -222,31 +228,39 @@ func (db *DB) contactListQuery(f campaign.ContactFilter) (string, []any, bool) {
 			where = append(where, "status <> 'active'")
 		}
 	}
-	from, order := "contacts", "id"
+	from, idCol := "contacts", "contacts.id"
 	if f.Tag != "" {
 		tag := campaign.NormalizeTags([]string{f.Tag})
 		if len(tag) == 0 {
-			return "", nil, false
+			return "", nil, nil
 		}
-		if db.Dialect == Postgres {
+		switch {
+		case db.Dialect == Postgres:
 			where = append(where, "tags @> ?::jsonb") // the GIN index contacts_tags
 			args = append(args, jsonText(tag))
-		} else {
+		case sort.Key == "id":
 			// The tag's range of contact_tags, in contact order, drives the
 			// page (migration 00012); CROSS JOIN keeps SQLite from
 			// reordering the loop.
-			from, order = "contact_tags CROSS JOIN contacts ON contacts.id = contact_tags.contact_id", "contact_tags.contact_id"
-			where[0] = "contact_tags.tag = ? AND contact_tags.contact_id > ?"
+			from, idCol = "contact_tags CROSS JOIN contacts ON contacts.id = contact_tags.contact_id", "contact_tags.contact_id"
+			where = append([]string{"contact_tags.tag = ?"}, where...)
 			args = append([]any{tag[0]}, args...)
+		default:
+			where = append(where, "EXISTS (SELECT 1 FROM contact_tags WHERE contact_tags.tag = ? AND contact_tags.contact_id = contacts.id)")
+			args = append(args, tag[0])
 		}
 	}
+	cond, keyArgs, order, err := ContactSorts.keyset(sort, idCol, f.After, f.AfterValue)
+	if err != nil {
+		return "", nil, err
+	}
+	where, args = append(where, cond), append(args, keyArgs...)
 	limit := f.Limit
 	if limit <= 0 || limit > MaxPageSize {
 		limit = MaxPageSize
 	}
-	q := `SELECT ` + contactColumns + ` FROM ` + from + ` WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(` ORDER BY %s LIMIT %d`, order, limit)
-	return db.rebind(q), args, true
+	q := `SELECT ` + contactColumns + ` FROM ` + from + whereClause(where...) + fmt.Sprintf(` ORDER BY %s LIMIT %d`, order, limit)
+	return db.rebind(q), args, nil
 }
 
 // CountContacts returns the number of contacts. It reads every row (on

@@ -44,11 +44,21 @@ func (db *DB) FindLead(ctx context.Context, id int64) (*campaign.Lead, error) {
 	return findLead(ctx, db, db.DB, id)
 }
 
-// ListLeads returns leads matching f, highest score first (then lowest
-// ID), at most f.Limit of them.
+// ListLeads returns leads matching f in f.Sort's order (LeadSorts: by
+// default highest score first, then lowest ID), at most f.Limit of them.
+// An unknown sort is EINVALID.
 func (db *DB) ListLeads(ctx context.Context, f campaign.LeadFilter) ([]*campaign.Lead, error) {
-	var where []string
-	var args []any
+	var afterScore any
+	if f.AfterScore != nil {
+		afterScore = *f.AfterScore
+	}
+	// leads.score is the contact's score, copied by writeScoreState, so
+	// that a page is read from the leads_score indexes.
+	page, args, order, err := LeadSorts.keyset(f.Sort, "l.id", f.AfterID, afterScore)
+	if err != nil {
+		return nil, err
+	}
+	where := []string{page}
 	if f.Status != "" {
 		where, args = append(where, "l.status = ?"), append(args, f.Status)
 	}
@@ -64,21 +74,10 @@ func (db *DB) ListLeads(ctx context.Context, f campaign.LeadFilter) ([]*campaign
 	if f.CampaignID != 0 {
 		where, args = append(where, "l.campaign_id = ?"), append(args, f.CampaignID)
 	}
-	if f.AfterScore != nil {
-		// Keyset: after the last row of the previous page in (score DESC, id ASC).
-		where = append(where, "(l.score < ? OR (l.score = ? AND l.id > ?))")
-		args = append(args, *f.AfterScore, *f.AfterScore, f.AfterID)
-	}
-	q := leadSelect
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	// leads.score is the contact's score, copied by writeScoreState, so
-	// that a page is read from the leads_score indexes.
-	q += " ORDER BY l.score DESC, l.id LIMIT ?"
+	q := leadSelect + whereClause(where...) + " ORDER BY " + order + " LIMIT ?"
 	args = append(args, f.Limit)
 	rows, err := db.QueryContext(ctx, db.rebind(q), args...)
 	if err != nil {
@@ -293,8 +292,13 @@ func (db *DB) CampaignLeads(ctx context.Context, campaignID int64) (*campaign.Le
 }
 
 // EngagedContacts returns contacts with human opens or clicks matching f
-// (campaign, since, minimum score), in contact ID order after f.AfterID.
+// (campaign, since, minimum score), in contact ID order (f.Sort, one of
+// EngagedSorts) after f.AfterID. An unknown sort is EINVALID.
 func (db *DB) EngagedContacts(ctx context.Context, f campaign.EngagedFilter) ([]campaign.EngagedContact, error) {
+	cond, pageArgs, order, err := EngagedSorts.keyset(f.Sort, "c.id", f.AfterID, nil)
+	if err != nil {
+		return nil, err
+	}
 	events := []string{"e.human", "e.kind IN ('opened', 'clicked')"}
 	var eventArgs []any
 	if f.CampaignID != 0 {
@@ -303,12 +307,20 @@ func (db *DB) EngagedContacts(ctx context.Context, f campaign.EngagedFilter) ([]
 	if !f.Since.IsZero() {
 		events, eventArgs = append(events, "e.occurred_at >= ?"), append(eventArgs, f.Since.UTC())
 	}
+	if f.AfterID > 0 {
+		// The same bound on the events' contact: PostgreSQL merges the
+		// events in contact order with the contacts, and without it walked
+		// events_contact_kind_time from its end to the cursor (235 ms for
+		// a page past 500,000 contacts of 1,000,000; 0.5 ms with it).
+		eventCond, condArgs, _, _ := EngagedSorts.keyset(f.Sort, "e.contact_id", f.AfterID, nil)
+		events, eventArgs = append(events, eventCond), append(eventArgs, condArgs...)
+	}
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	page, pageArgs := "c.id > ?", []any{f.AfterID}
+	page := []string{cond}
 	if f.MinScore != 0 {
-		page, pageArgs = page+" AND c.score >= ?", append(pageArgs, f.MinScore)
+		page, pageArgs = append(page, "c.score >= ?"), append(pageArgs, f.MinScore)
 	}
 	if db.Dialect == SQLite {
 		// SQLite grouped every human event before it could page (0.9 s
@@ -316,21 +328,22 @@ func (db *DB) EngagedContacts(ctx context.Context, f campaign.EngagedFilter) ([]
 		// walking contacts in ID order with one probe of
 		// events_contact_kind_time each, then only their events are
 		// counted.
-		ids, err := db.engagedPage(ctx, page, pageArgs, events, eventArgs, f.Limit)
+		ids, err := db.engagedPage(ctx, page, pageArgs, events, eventArgs, order, f.Limit)
 		if err != nil || len(ids) == 0 {
 			return []campaign.EngagedContact{}, err
 		}
-		if page, pageArgs, err = sqlx.In("c.id IN (?)", ids); err != nil {
+		in, inArgs, err := sqlx.In("c.id IN (?)", ids)
+		if err != nil {
 			return nil, err
 		}
+		page, pageArgs = []string{in}, inArgs
 	}
 	args := append(append(eventArgs, pageArgs...), f.Limit)
 	rows, err := db.QueryContext(ctx, db.rebind(`SELECT c.id, c.email, c.first_name, c.last_name, c.score, c.lifecycle_stage,
 		SUM(CASE WHEN e.kind = 'opened' THEN 1 ELSE 0 END), SUM(CASE WHEN e.kind = 'clicked' THEN 1 ELSE 0 END), MAX(e.occurred_at)
-		FROM events e JOIN contacts c ON c.id = e.contact_id
-		WHERE `+strings.Join(events, " AND ")+` AND `+page+`
+		FROM events e JOIN contacts c ON c.id = e.contact_id`+whereClause(append(events, page...)...)+`
 		GROUP BY c.id, c.email, c.first_name, c.last_name, c.score, c.lifecycle_stage
-		ORDER BY c.id LIMIT ?`), args...)
+		ORDER BY `+order+` LIMIT ?`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list engaged contacts: %w", err)
 	}
@@ -350,14 +363,14 @@ func (db *DB) EngagedContacts(ctx context.Context, f campaign.EngagedFilter) ([]
 	return out, rows.Err()
 }
 
-// engagedPage returns the IDs of the first limit contacts that match page
-// and have an event that matches events.
-func (db *DB) engagedPage(ctx context.Context, page string, pageArgs []any, events []string, eventArgs []any, limit int) ([]int64, error) {
+// engagedPage returns the IDs of the first limit contacts in order that
+// match page and have an event that matches events.
+func (db *DB) engagedPage(ctx context.Context, page []string, pageArgs []any, events []string, eventArgs []any, order string, limit int) ([]int64, error) {
 	args := append(append(append([]any{}, pageArgs...), eventArgs...), limit)
 	var ids []int64
-	err := db.SelectContext(ctx, &ids, db.rebind(`SELECT c.id FROM contacts c WHERE `+page+`
-		AND EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id AND `+strings.Join(events, " AND ")+`)
-		ORDER BY c.id LIMIT ?`), args...)
+	hasEvent := `EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id AND ` + strings.Join(events, " AND ") + `)`
+	err := db.SelectContext(ctx, &ids, db.rebind(`SELECT c.id FROM contacts c`+whereClause(append(page, hasEvent)...)+`
+		ORDER BY `+order+` LIMIT ?`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list engaged contacts: %w", err)
 	}

@@ -28,7 +28,7 @@ func (db *DB) SampleSegment(ctx context.Context, rule *campaign.Rule, n int) ([]
 	if err != nil {
 		return nil, err
 	}
-	return db.segmentContacts(ctx, where, args, 0, n)
+	return db.segmentContacts(ctx, where, args, Page{Limit: n})
 }
 
 // ListSegmentContacts returns the contacts of the segment with the given ID
@@ -36,6 +36,14 @@ func (db *DB) SampleSegment(ctx context.Context, rule *campaign.Rule, n int) ([]
 // (MaxPageSize when limit is 0 or larger). Membership is evaluated at the
 // time of the call. It returns ENOTFOUND for an unknown segment.
 func (db *DB) ListSegmentContacts(ctx context.Context, segmentID, after int64, limit int) ([]*campaign.Contact, error) {
+	return db.ListSegmentContactsPage(ctx, segmentID, Page{After: after, Limit: limit})
+}
+
+// ListSegmentContactsPage returns a page of the contacts of the segment
+// with the given ID in the order of ContactSorts, evaluated at the time of
+// the call. It returns ENOTFOUND for an unknown segment and EINVALID for
+// an unknown sort.
+func (db *DB) ListSegmentContactsPage(ctx context.Context, segmentID int64, p Page) ([]*campaign.Contact, error) {
 	s, err := db.FindSegment(ctx, segmentID)
 	if err != nil {
 		return nil, err
@@ -44,15 +52,16 @@ func (db *DB) ListSegmentContacts(ctx context.Context, segmentID, after int64, l
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", segmentID, err)
 	}
-	return db.segmentContacts(ctx, where, args, after, limit)
+	return db.segmentContacts(ctx, where, args, p)
 }
 
-func (db *DB) segmentContacts(ctx context.Context, where string, args []any, after int64, limit int) ([]*campaign.Contact, error) {
-	if limit <= 0 || limit > MaxPageSize {
-		limit = MaxPageSize
+func (db *DB) segmentContacts(ctx context.Context, where string, args []any, p Page) ([]*campaign.Contact, error) {
+	cond, pageArgs, order, err := ContactSorts.keyset(p.Sort, "contacts.id", p.After, p.AfterValue)
+	if err != nil {
+		return nil, err
 	}
-	q := `SELECT ` + contactColumns + ` FROM contacts WHERE contacts.id > ? AND ` + where + ` ORDER BY contacts.id LIMIT ?`
-	args = append(append([]any{after}, args...), limit)
+	q := `SELECT ` + contactColumns + ` FROM contacts` + whereClause(cond, where) + ` ORDER BY ` + order + ` LIMIT ?`
+	args = append(append(pageArgs, args...), p.limit())
 	var rows []contactRow
 	if err := db.SelectContext(ctx, &rows, db.rebind(q), args...); err != nil {
 		return nil, fmt.Errorf("list segment contacts: %w", err)

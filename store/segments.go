@@ -191,11 +191,19 @@ func (db *DB) ListSegments(ctx context.Context) ([]*campaign.Segment, error) {
 // ListSegmentsAfter returns at most limit segments (1 to MaxPageSize; 0
 // means MaxPageSize) in ID order after the keyset cursor.
 func (db *DB) ListSegmentsAfter(ctx context.Context, after int64, limit int) ([]*campaign.Segment, error) {
-	if limit <= 0 || limit > MaxPageSize {
-		limit = MaxPageSize
+	return db.ListSegmentsPage(ctx, Page{After: after, Limit: limit})
+}
+
+// ListSegmentsPage returns a page of segments in the order of
+// SegmentSorts. An unknown sort is EINVALID.
+func (db *DB) ListSegmentsPage(ctx context.Context, p Page) ([]*campaign.Segment, error) {
+	cond, args, order, err := SegmentSorts.keyset(p.Sort, "id", p.After, p.AfterValue)
+	if err != nil {
+		return nil, err
 	}
+	q := `SELECT ` + segmentColumns + ` FROM segments` + whereClause(cond) + ` ORDER BY ` + order + ` LIMIT ?`
 	var rows []segmentRow
-	err := db.SelectContext(ctx, &rows, db.rebind(`SELECT `+segmentColumns+` FROM segments WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
+	err = db.SelectContext(ctx, &rows, db.rebind(q), append(args, p.limit())...)
 	if err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
 	}

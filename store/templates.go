@@ -123,10 +123,18 @@ func (db *DB) DeleteTemplate(ctx context.Context, id int64) error {
 
 // ListTemplates returns templates in ID order after the cursor.
 func (db *DB) ListTemplates(ctx context.Context, after int64, limit int) ([]*campaign.Template, error) {
-	if limit <= 0 || limit > MaxPageSize {
-		limit = MaxPageSize
+	return db.ListTemplatesPage(ctx, Page{After: after, Limit: limit})
+}
+
+// ListTemplatesPage returns a page of templates in the order of
+// TemplateSorts. An unknown sort is EINVALID.
+func (db *DB) ListTemplatesPage(ctx context.Context, p Page) ([]*campaign.Template, error) {
+	cond, args, order, err := TemplateSorts.keyset(p.Sort, "id", p.After, p.AfterValue)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := db.QueryxContext(ctx, db.rebind(`SELECT `+templateColumns+` FROM templates WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
+	q := `SELECT ` + templateColumns + ` FROM templates` + whereClause(cond) + ` ORDER BY ` + order + ` LIMIT ?`
+	rows, err := db.QueryxContext(ctx, db.rebind(q), append(args, p.limit())...)
 	if err != nil {
 		return nil, fmt.Errorf("list templates: %w", err)
 	}

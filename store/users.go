@@ -97,25 +97,32 @@ func (db *DB) ListUsers(ctx context.Context, role campaign.Role) ([]*campaign.Us
 type UserFilter struct {
 	// Role, when set, selects the users holding it.
 	Role campaign.Role
-	// After is the keyset cursor: users with a greater ID.
-	After int64
+	// Sort is one of UserSorts ("id" by default, or "email").
+	Sort campaign.Sort
+	// After is the keyset cursor: the ID of the last user of the previous
+	// page, and AfterValue its email with an email sort.
+	After      int64
+	AfterValue any
 	// Limit is the page size, 1 to MaxPageSize (0 means MaxPageSize).
 	Limit int
 }
 
-// ListAllUsers returns users, enabled and disabled, in ID order after
-// f.After, at most f.Limit of them.
+// ListAllUsers returns users, enabled and disabled, in f.Sort's order
+// after the cursor, at most f.Limit of them. An unknown sort is EINVALID.
 func (db *DB) ListAllUsers(ctx context.Context, f UserFilter) ([]*campaign.User, error) {
+	cond, args, order, err := UserSorts.keyset(f.Sort, "id", f.After, f.AfterValue)
+	if err != nil {
+		return nil, err
+	}
+	var byRole string
+	if f.Role != "" {
+		byRole, args = `role = ?`, append(args, f.Role)
+	}
 	if f.Limit <= 0 || f.Limit > MaxPageSize {
 		f.Limit = MaxPageSize
 	}
-	q := `SELECT ` + userColumns("") + ` FROM users WHERE id > ?`
-	args := []any{f.After}
-	if f.Role != "" {
-		q += ` AND role = ?`
-		args = append(args, f.Role)
-	}
-	return db.queryUsers(ctx, q+` ORDER BY id LIMIT ?`, append(args, f.Limit)...)
+	q := `SELECT ` + userColumns("") + ` FROM users` + whereClause(cond, byRole) + ` ORDER BY ` + order + ` LIMIT ?`
+	return db.queryUsers(ctx, q, append(args, f.Limit)...)
 }
 
 func (db *DB) queryUsers(ctx context.Context, q string, args ...any) ([]*campaign.User, error) {

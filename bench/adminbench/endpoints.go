@@ -80,6 +80,22 @@ func randomID(name string, page bool, format string, fx fixtures) endpoint {
 	}}
 }
 
+// following walks the API list at path page by page from the first,
+// following next_cursor, and starts over after the last page.
+func following(name, path string) endpoint {
+	return endpoint{name, false, func(int) func([]byte) string {
+		return func(prev []byte) string {
+			var p struct {
+				Next string `json:"next_cursor"`
+			}
+			if prev != nil && json.Unmarshal(prev, &p) == nil && p.Next != "" {
+				return path + "&limit=50&cursor=" + url.QueryEscape(p.Next)
+			}
+			return path + "&limit=50"
+		}
+	}}
+}
+
 // deepPages follows next_cursor from the middle of the list on: each
 // client walks its own chain from its own starting point.
 func deepPages(fx fixtures) endpoint {
@@ -146,6 +162,19 @@ func endpoints(fx fixtures, only *regexp.Regexp) []endpoint {
 		fixed("api segments", false, "/api/v1/segments"),
 		fixed("api templates", false, "/api/v1/templates"),
 		fixed("api campaigns", false, "/api/v1/campaigns"),
+		fixed("api contacts sort=-id", false, "/api/v1/contacts?sort=-id"),
+		following("api contacts sort=email (next_cursor)", "/api/v1/contacts?sort=email"),
+		following("api contacts sort=-email (next_cursor)", "/api/v1/contacts?sort=-email"),
+		fixed("api contacts sort=email tag vip (17%)", false, "/api/v1/contacts?sort=email&tag=vip"),
+		fixed("api contacts sort=email tag rare (0.02%)", false, "/api/v1/contacts?sort=email&tag="+rareTag),
+		fixed("api contacts sort=-email status bounced (1%)", false, "/api/v1/contacts?sort=-email&status=bounced"),
+		fixed("api contacts sort=email status complained (0.05%)", false, "/api/v1/contacts?sort=email&status=complained"),
+		fixed("api leads sort=score", false, "/api/v1/leads?sort=score"),
+		fixed("api leads sort=-id status=new", false, "/api/v1/leads?sort=-id&status=new"),
+		following("api engaged sort=-id (next_cursor)", "/api/v1/engaged?sort=-id"),
+		fixed("api campaigns sort=name", false, "/api/v1/campaigns?sort=name"),
+		fixed("api deliveries of the first sent campaign, sort=id", false, fmt.Sprintf("/api/v1/campaigns/%d/deliveries?sort=id", fx.campaignID)),
+		fixed("api deliveries of the first sent campaign, sort=-id", false, fmt.Sprintf("/api/v1/campaigns/%d/deliveries?sort=-id", fx.campaignID)),
 		fixed("page /contacts", true, "/contacts"),
 		rotating("page /contacts?q=broad", true, "/contacts?q=%s", broadPrefixes),
 		rotating("page /contacts?q=first.last", true, "/contacts?q=%s", narrowPrefixes),
