@@ -22,10 +22,10 @@ import (
 
 // Message is one caught message.
 type Message struct {
-	ID         int64     `json:"id"`
-	From       string    `json:"from"`
-	To         []string  `json:"to"`
-	Subject    string    `json:"subject"`
+	ID      int64    `json:"id"`
+	From    string   `json:"from"`
+	To      []string `json:"to"`
+	Subject string   `json:"subject"`
 	// StartedAt is when its transaction began (MAIL FROM); ReceivedAt
 	// when its data was complete.
 	StartedAt  time.Time `json:"started_at"`
