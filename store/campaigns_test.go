@@ -141,6 +141,14 @@ func TestAudienceLeavesOutSuppressedAndExcludedAndIsDrawnOnce(t *testing.T) {
 		if err != nil || len(ds) != 17 {
 			t.Fatalf("deliveries: %d, %v", len(ds), err)
 		}
+		// The range of its delivery IDs is recorded, for listing them.
+		var first, last int64
+		if err := db.QueryRowxContext(ctx, db.Rebind(`SELECT first_delivery_id, last_delivery_id FROM campaigns WHERE id = ?`), c.ID).Scan(&first, &last); err != nil {
+			t.Fatal(err)
+		}
+		if first != ds[0].ID || last != ds[len(ds)-1].ID {
+			t.Errorf("recorded delivery IDs %d-%d, want %d-%d", first, last, ds[0].ID, ds[len(ds)-1].ID)
+		}
 		for _, d := range ds {
 			if d.ContactID == contacts[0].ID || d.ContactID == contacts[9].ID {
 				t.Errorf("contact %d is in the audience", d.ContactID)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -90,10 +91,18 @@ func (db *DB) MaterializeAudience(ctx context.Context, c *campaign.Campaign) (in
 		if _, err := tx.ExecContext(ctx, db.rebind(q), append([]any{c.ID, now, now}, args...)...); err != nil {
 			return fmt.Errorf("insert deliveries: %w", err)
 		}
-		if err := tx.GetContext(ctx, &size, db.rebind(`SELECT count(*) FROM deliveries WHERE campaign_id = ?`), c.ID); err != nil {
+		var drawn struct {
+			Size  int64  `db:"size"`
+			First *int64 `db:"first"`
+			Last  *int64 `db:"last"`
+		}
+		if err := tx.GetContext(ctx, &drawn, db.rebind(`SELECT count(*) AS size, min(id) AS first, max(id) AS last
+			FROM deliveries WHERE campaign_id = ?`), c.ID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, db.rebind(`UPDATE campaigns SET audience_size = ?, updated_at = ? WHERE id = ?`), size, now, c.ID)
+		size = drawn.Size
+		_, err := tx.ExecContext(ctx, db.rebind(`UPDATE campaigns SET audience_size = ?, first_delivery_id = ?, last_delivery_id = ?,
+			updated_at = ? WHERE id = ?`), size, drawn.First, drawn.Last, now, c.ID)
 		return err
 	})
 	if err != nil {
@@ -696,9 +705,24 @@ func (db *DB) ListDeliveriesPage(ctx context.Context, id int64, p Page) ([]campa
 		SentAt        *time.Time `db:"sent_at"`
 		CreatedAt     time.Time  `db:"created_at"`
 	}
-	args := append(append([]any{id}, pageArgs...), limit)
+	// The campaign's deliveries lie between the IDs recorded when its
+	// audience was drawn: bounding the primary key to them keeps a page
+	// from walking past the deliveries of every other campaign.
+	var bounds struct {
+		First *int64 `db:"first_delivery_id"`
+		Last  *int64 `db:"last_delivery_id"`
+	}
+	if err := db.GetContext(ctx, &bounds, db.rebind(`SELECT first_delivery_id, last_delivery_id FROM campaigns WHERE id = ?`), id); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("list deliveries of campaign %d: %w", id, err)
+	}
+	base, args := "campaign_id = ?", []any{id}
+	if bounds.First != nil && bounds.Last != nil {
+		base += " AND id BETWEEN ? AND ?"
+		args = append(args, *bounds.First, *bounds.Last)
+	}
+	args = append(append(args, pageArgs...), limit)
 	err = db.SelectContext(ctx, &rows, db.rebind(`SELECT id, campaign_id, contact_id, status, attempts, next_attempt_at,
-		smtp_code, reason, message_id, sent_at, created_at FROM deliveries`+whereClause("campaign_id = ?", cond)+` ORDER BY `+order+` LIMIT ?`), args...)
+		smtp_code, reason, message_id, sent_at, created_at FROM deliveries`+whereClause(base, cond)+` ORDER BY `+order+` LIMIT ?`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries of campaign %d: %w", id, err)
 	}

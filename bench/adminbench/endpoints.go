@@ -23,7 +23,8 @@ const (
 // fixtures are the facts about the loaded data that requests need.
 type fixtures struct {
 	minID, maxID int64
-	campaignID   int64 // a sent campaign
+	campaignID   int64 // a sent campaign, the first
+	lastSentID   int64 // the last sent campaign
 	seed         int64
 	contacts     int
 }
@@ -32,7 +33,7 @@ func fixturesOf(ctx context.Context, db *store.DB, seed int64) (fixtures, error)
 	fx := fixtures{seed: seed}
 	err := db.QueryRowContext(ctx, `SELECT min(id), max(id), count(*) FROM contacts`).Scan(&fx.minID, &fx.maxID, &fx.contacts)
 	if err == nil {
-		err = db.QueryRowContext(ctx, `SELECT min(id) FROM campaigns WHERE status = 'sent'`).Scan(&fx.campaignID)
+		err = db.QueryRowContext(ctx, `SELECT min(id), max(id) FROM campaigns WHERE status = 'sent'`).Scan(&fx.campaignID, &fx.lastSentID)
 	}
 	if err != nil {
 		return fx, fmt.Errorf("read fixtures: %w", err)
@@ -175,6 +176,8 @@ func endpoints(fx fixtures, only *regexp.Regexp) []endpoint {
 		fixed("api campaigns sort=name", false, "/api/v1/campaigns?sort=name"),
 		fixed("api deliveries of the first sent campaign, sort=id", false, fmt.Sprintf("/api/v1/campaigns/%d/deliveries?sort=id", fx.campaignID)),
 		fixed("api deliveries of the first sent campaign, sort=-id", false, fmt.Sprintf("/api/v1/campaigns/%d/deliveries?sort=-id", fx.campaignID)),
+		fixed("api deliveries of the last sent campaign, sort=id", false, fmt.Sprintf("/api/v1/campaigns/%d/deliveries?sort=id", fx.lastSentID)),
+		following("api deliveries of the last sent campaign (next_cursor)", fmt.Sprintf("/api/v1/campaigns/%d/deliveries?sort=id", fx.lastSentID)),
 		fixed("page /contacts", true, "/contacts"),
 		rotating("page /contacts?q=broad", true, "/contacts?q=%s", broadPrefixes),
 		rotating("page /contacts?q=first.last", true, "/contacts?q=%s", narrowPrefixes),

@@ -143,9 +143,12 @@ func sendCampaigns(ctx context.Context, db *store.DB, _ config) error {
 			{`INSERT INTO events (delivery_id, contact_id, campaign_id, kind, link, human, occurred_at)
 				SELECT id, contact_id, campaign_id, 'clicked', 'https://example.com/pricing', id % 10 <> 0, ? FROM deliveries
 				WHERE campaign_id = ? AND status = 'sent' AND id % 25 = 0`, []any{sent.Add(2 * lag), id}},
+			// As MaterializeAudience records them.
 			{`UPDATE campaigns SET status = ?, audience_size = (SELECT count(*) FROM deliveries WHERE campaign_id = ?),
+				first_delivery_id = (SELECT min(id) FROM deliveries WHERE campaign_id = ?),
+				last_delivery_id = (SELECT max(id) FROM deliveries WHERE campaign_id = ?),
 				send_at = ?, started_at = ?, finished_at = ? WHERE id = ?`,
-				[]any{status, id, sent, sent, finished, id}},
+				[]any{status, id, id, id, sent, sent, finished, id}},
 		}
 		for _, s := range stmts {
 			if _, err := db.ExecContext(ctx, db.Rebind(s.q), s.args...); err != nil {
