@@ -106,7 +106,7 @@ func New(cfg Config) *API {
 	a.sending = cfg.Sending
 	a.secure = strings.HasPrefix(cfg.PublicURL, "https://")
 	a.ttl = cfg.SessionTTL
-	a.pages = ui.New(ui.Config{DB: cfg.DB, Logger: cfg.Logger, Caught: cfg.Caught, SMTPPools: cfg.Sending.pools()})
+	a.pages = ui.New(ui.Config{DB: cfg.DB, Logger: cfg.Logger, Caught: cfg.Caught, SMTPPools: cfg.Sending.pools(), Monitor: cfg.Monitor != nil})
 	a.routes()
 	return a
 }

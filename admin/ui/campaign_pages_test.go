@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -195,10 +196,12 @@ func TestDashboardSaysWhenNoCampaignHasEnded(t *testing.T) {
 }
 
 // TestQueueMonitorLinkIsForAdminsOnly: the navigation links the asynq
-// monitor at /monitoring/ for an admin, not for a marketer or sales.
+// monitor at /monitoring/ for an admin, not for a marketer or sales, and
+// for nobody when no monitor is served.
 func TestQueueMonitorLinkIsForAdminsOnly(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		s := newSite(t, db, nil)
+		monitor := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+		s := newSiteWith(t, db, nil, admin.Config{Monitor: monitor})
 		link := regexp.MustCompile(`<nav aria-label="Main">(?s:.*)<a href="/monitoring/"[^>]*>Queues</a>(?s:.*)</nav>`)
 		for _, tt := range []struct {
 			role campaign.Role
@@ -290,6 +293,17 @@ func TestCampaignFormsOfferTheSMTPPools(t *testing.T) {
 			`<option value="transactional">Pool transactional</option>`, `data-error-for="smtp_pool"`)
 		if n := strings.Count(page, `<option value="bulk">`); n != 1 {
 			t.Errorf("pool bulk offered %d times, want once", n)
+		}
+	})
+}
+
+// Without a queue monitor (Redis Cluster or Sentinel), no link leads to a
+// page that is not there.
+func TestNoQueueLinkWithoutAMonitor(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newSite(t, db, nil)
+		if page := s.page(t, campaign.RoleAdmin, "/"); strings.Contains(page, `href="/monitoring/"`) {
+			t.Error("an admin's navigation links /monitoring/ though no monitor is served")
 		}
 	})
 }

@@ -104,6 +104,9 @@ type Config struct {
 	// SMTPPools are the pools of the configured SMTP servers (their pool=
 	// URL parameter), which a campaign can be sent through.
 	SMTPPools []string
+	// Monitor says the asynq queue monitor is served at /monitoring/, so
+	// that admins' navigation links it.
+	Monitor bool
 }
 
 // Pages renders the UI's pages.
@@ -112,6 +115,8 @@ type Pages struct {
 	log    *slog.Logger
 	caught func() []Message
 	pools  []string
+	// monitor is Config.Monitor.
+	monitor bool
 	// pages are the parsed pages; they are never executed, only cloned
 	// into zoned, one clone per page and time zone that formats times in
 	// that zone (html/template cannot clone an executed template).
@@ -200,7 +205,7 @@ func New(cfg Config) *Pages {
 			return fmt.Sprintf(`"%s-%d-%d"`, kind, id, t.UnixNano())
 		},
 	})
-	p := &Pages{db: cfg.DB, log: cfg.Logger, caught: cfg.Caught, pools: cfg.SMTPPools, pages: map[string]*template.Template{}, zoned: map[string]*template.Template{}}
+	p := &Pages{db: cfg.DB, log: cfg.Logger, caught: cfg.Caught, pools: cfg.SMTPPools, monitor: cfg.Monitor, pages: map[string]*template.Template{}, zoned: map[string]*template.Template{}}
 	names, _ := fs.Glob(files, "templates/*.html")
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
@@ -231,7 +236,9 @@ type pageData struct {
 	Nav    string
 	Viewer *Viewer
 	Outbox bool
-	Data   any
+	// Monitor: the queue monitor is served (admins see its link).
+	Monitor bool
+	Data    any
 }
 
 // render writes a page with the security headers every page has. The
@@ -242,7 +249,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name,
 	v := viewerFrom(r.Context())
 	t, err := p.page(name, v.Location())
 	if err == nil {
-		err = t.ExecuteTemplate(&buf, "layout", pageData{Title: title, Nav: nav, Viewer: v, Outbox: p.caught != nil, Data: data})
+		err = t.ExecuteTemplate(&buf, "layout", pageData{Title: title, Nav: nav, Viewer: v, Outbox: p.caught != nil, Monitor: p.monitor, Data: data})
 	}
 	if err != nil {
 		p.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
