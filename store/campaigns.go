@@ -158,6 +158,11 @@ func (db *DB) ListCampaignsPage(ctx context.Context, p Page, statuses ...campaig
 	if err := db.SelectContext(ctx, &rows, db.rebind(q), append(args, p.limit())...); err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
 	}
+	return campaignsOf(rows)
+}
+
+// campaignsOf turns scanned rows into campaigns.
+func campaignsOf(rows []campaignRow) ([]*campaign.Campaign, error) {
 	out := make([]*campaign.Campaign, 0, len(rows))
 	for i := range rows {
 		c, err := rows[i].campaign()

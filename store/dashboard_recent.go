@@ -24,13 +24,5 @@ func (db *DB) RecentFinishedCampaigns(ctx context.Context, limit int) ([]*campai
 	if err != nil {
 		return nil, fmt.Errorf("list recently finished campaigns: %w", err)
 	}
-	out := make([]*campaign.Campaign, 0, len(rows))
-	for i := range rows {
-		c, err := rows[i].campaign()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return campaignsOf(rows)
 }

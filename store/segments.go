@@ -158,11 +158,11 @@ func (db *DB) DeleteSegment(ctx context.Context, id int64) error {
 			WHERE audience_size IS NULL AND status NOT IN ('cancelled', 'failed') ORDER BY id`); err != nil {
 			return fmt.Errorf("load campaigns: %w", err)
 		}
-		for i := range pending {
-			c, err := pending[i].campaign()
-			if err != nil {
-				return err
-			}
+		unsent, err := campaignsOf(pending)
+		if err != nil {
+			return err
+		}
+		for _, c := range unsent {
 			if slices.Contains(c.SegmentIDs, id) || slices.Contains(c.ExcludeSegmentIDs, id) {
 				return campaign.Errorf(campaign.ECONFLICT, "segment %d is used by campaign %d (%s), which has not been sent yet", id, c.ID, c.Name)
 			}
