@@ -680,9 +680,8 @@ func (db *DB) ListDeliveries(ctx context.Context, id, after int64, limit int) ([
 // ListDeliveriesPage returns a page of the deliveries of campaign id in
 // the order of DeliverySorts. Unlike other listings, p.Limit may exceed
 // MaxPageSize (0 means MaxPageSize), for readers of a whole ledger. An
-// unknown sort is EINVALID. Either ID order walks the primary key past
-// the deliveries of the campaigns on the side it starts from (see
-// BENCHMARKS.md).
+// unknown sort is EINVALID. Pages walk the primary key within the
+// campaign's range of IDs, recorded when its audience was drawn.
 func (db *DB) ListDeliveriesPage(ctx context.Context, id int64, p Page) ([]campaign.Delivery, error) {
 	cond, pageArgs, order, err := DeliverySorts.keyset(p.Sort, "id", p.After, p.AfterValue)
 	if err != nil {
