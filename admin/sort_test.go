@@ -211,6 +211,8 @@ func TestSortMistakesAreExplained(t *testing.T) {
 		emailCursor := url.QueryEscape(encodeCursor(listCursor{Sort: "email", ID: 3, Value: "k@x.io"}))
 		idCursor := url.QueryEscape(encodeCursor(listCursor{Sort: "id", ID: 3}))
 		forged := base64.RawURLEncoding.EncodeToString([]byte(`{"sort":"email","id":3,"value":4.5}`))
+		// Without its value a cursor would start the list again, for ever.
+		valueless := base64.RawURLEncoding.EncodeToString([]byte(`{"sort":"email","id":3,"value":null}`))
 		for _, tt := range []struct {
 			path         string
 			status       int
@@ -231,6 +233,7 @@ func TestSortMistakesAreExplained(t *testing.T) {
 			{"/api/v1/contacts?sort=-id&cursor=5", 422, campaign.EINVALID, "cursor", "was made for sort=id, not sort=-id"},
 			{"/api/v1/templates?sort=name&cursor=" + idCursor, 422, campaign.EINVALID, "cursor", "was made for sort=id, not sort=name"},
 			{"/api/v1/contacts?sort=email&cursor=" + forged, 422, campaign.EINVALID, "cursor", "sort email"},
+			{"/api/v1/contacts?sort=email&cursor=" + valueless, 422, campaign.EINVALID, "cursor", "sort email"},
 			{"/api/v1/contacts?sort=email&cursor=not-a-cursor", 400, campaign.EMALFORMED, "cursor", "is not a next_cursor this API gave"},
 			{"/api/v1/leads?sort=id&cursor=10:3", 422, campaign.EINVALID, "cursor", "was made for sort=-score, not sort=id"},
 			{"/api/v1/leads?cursor=abc", 422, campaign.EINVALID, "cursor", "is not a next_cursor this API gave"},

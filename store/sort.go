@@ -192,6 +192,11 @@ func (s Sorts[T]) keyset(sort campaign.Sort, idCol string, afterID int64, afterV
 		order = k.column + " " + keyDir
 	}
 	if afterValue == nil {
+		if afterID > 0 {
+			// A cursor of this sort always carries the key's value: one
+			// without it would start the list again, for ever.
+			return "", nil, "", campaign.Invalid("invalid query", campaign.FieldError{Field: "cursor", Message: "was not made for sort " + sort.String()})
+		}
 		return "", nil, order, nil
 	}
 	ok := false
