@@ -190,14 +190,22 @@ func (h *Sender) Start(ctx context.Context, t *asynq.Task) error {
 			// Its rule no longer compiles (a segment is gone): no retry
 			// would draw it.
 			h.log.ErrorContext(ctx, "campaign audience cannot be drawn", "campaign_id", c.ID, "err", err)
-			if _, ferr := h.cfg.DB.FailCampaign(ctx, c.ID, err.Error()); ferr != nil && campaign.ErrorCode(ferr) == campaign.EINTERNAL {
-				return ferr
-			}
-			return nil
+			_, ferr := h.cfg.DB.FailCampaign(ctx, c.ID, err.Error())
+			return endedMeanwhile(ferr)
 		}
 		return err
 	}
 	return h.enqueuePending(ctx, c.ID, "")
+}
+
+// endedMeanwhile is the result of a task that failed its campaign: a
+// campaign another task failed (or someone cancelled) first is no error.
+func endedMeanwhile(err error) error {
+	switch campaign.ErrorCode(err) {
+	case campaign.ECONFLICT, campaign.ENOTFOUND:
+		return nil
+	}
+	return err
 }
 
 // enqueuePending enqueues a batch for every bucket with pending
@@ -261,7 +269,7 @@ func (h *Sender) SendBatch(ctx context.Context, t *asynq.Task) error {
 		if errors.As(err, &ce) {
 			log.ErrorContext(ctx, "campaign cannot be sent", "err", err)
 			_, ferr := h.cfg.DB.FailCampaign(ctx, c.ID, err.Error())
-			return ferr
+			return endedMeanwhile(ferr)
 		}
 		return err
 	}
@@ -273,7 +281,7 @@ func (h *Sender) SendBatch(ctx context.Context, t *asynq.Task) error {
 		// waiting would leave it sending for ever without a word.
 		log.ErrorContext(ctx, "campaign cannot be sent", "err", err)
 		_, ferr := h.cfg.DB.FailCampaign(ctx, c.ID, fmt.Sprintf("no SMTP server of the worker is in pool %q (the pool= parameter of FUNNEL_SMTP_URL)", c.SMTPPool))
-		return ferr
+		return endedMeanwhile(ferr)
 	}
 	if err != nil {
 		return err
