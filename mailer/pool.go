@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/textproto"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,18 +153,6 @@ func (p *Pool) AcquireIn(ctx context.Context, pool string) (*Conn, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// Pools lists the pool names its servers belong to, in order, without
-// repeats ("" is not one).
-func (p *Pool) Pools() []string {
-	var out []string
-	for _, s := range p.servers {
-		if s.cfg.Pool != "" && !slices.Contains(out, s.cfg.Pool) {
-			out = append(out, s.cfg.Pool)
-		}
-	}
-	return out
 }
 
 // Close closes the idle connections. Conns still held are closed by their
