@@ -185,36 +185,14 @@ func TestListContactsByStatusReadsTheInactiveIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		explain := "EXPLAIN "
-		if db.Dialect == store.SQLite {
-			explain = "EXPLAIN QUERY PLAN "
-		}
 		for _, tt := range []struct {
 			status campaign.ContactStatus
 			want   int
 		}{{campaign.ContactBounced, n / 4000}, {campaign.ContactComplained, 1}, {campaign.ContactUnsubscribed, 0}} {
 			f := campaign.ContactFilter{Status: tt.status, Limit: 50}
 			q, args, _ := store.ContactListQuery(db, f)
-			rows, err := db.QueryContext(ctx, explain+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			cols, _ := rows.Columns()
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
-			}
-			rows.Close()
-			if !strings.Contains(strings.Join(plan, "\n"), "contacts_inactive") {
-				t.Errorf("status %s: plan does not use contacts_inactive:\n%s", tt.status, strings.Join(plan, "\n"))
+			if plan := queryPlan(t, db, q, args...); !strings.Contains(plan, "contacts_inactive") {
+				t.Errorf("status %s: plan does not use contacts_inactive:\n%s", tt.status, plan)
 			}
 			cs, err := db.ListContacts(ctx, f)
 			if err != nil {
@@ -331,4 +309,33 @@ func TestTagFilterFollowsEveryWrite(t *testing.T) {
 		}
 		check("after deletes")
 	})
+}
+
+// queryPlan is the database's plan of q (EXPLAIN, or SQLite's EXPLAIN
+// QUERY PLAN): the last column of each of its rows, one per line.
+func queryPlan(t *testing.T, db *store.DB, q string, args ...any) string {
+	t.Helper()
+	explain := "EXPLAIN "
+	if db.Dialect == store.SQLite {
+		explain = "EXPLAIN QUERY PLAN "
+	}
+	rows, err := db.QueryContext(t.Context(), explain+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
+	}
+	return strings.Join(plan, "\n")
 }

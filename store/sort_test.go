@@ -279,35 +279,13 @@ func TestContactsSortedByEmailInAStatusReadTheirIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		explain := "EXPLAIN "
-		if db.Dialect == store.SQLite {
-			explain = "EXPLAIN QUERY PLAN "
-		}
 		for _, sort := range []campaign.Sort{{Key: "email"}, {Key: "email", Desc: true}} {
 			f := campaign.ContactFilter{Status: campaign.ContactBounced, Sort: sort, After: 5003, AfterValue: "c5003@x.io", Limit: 50}
 			q, args, ok := store.ContactListQuery(db, f)
 			if !ok {
 				t.Fatalf("sort %s: no query", sort)
 			}
-			var plan []string
-			rows, err := db.QueryContext(ctx, explain+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cols, _ := rows.Columns()
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
-			}
-			rows.Close()
-			text := strings.Join(plan, "\n")
+			text := queryPlan(t, db, q, args...)
 			if !strings.Contains(text, "contacts_inactive_email") {
 				t.Errorf("sort %s: plan does not read contacts_inactive_email:\n%s", sort, text)
 			}
